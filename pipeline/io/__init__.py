@@ -1,0 +1,1 @@
+"""Readers (input formats), the shard writer and manifests."""

@@ -1,0 +1,85 @@
+"""Where a job's files live (DESIGN.md §4). Everything that reads or writes a job's output
+asks this module for paths, so the layout is written down once."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+
+
+def shard_name(index: int) -> str:
+    return f"{index:05d}"
+
+
+@dataclass
+class JobLayout:
+    root: str
+
+    def __post_init__(self):
+        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.base, *parts)
+
+    # final, user-facing outputs
+    def data(self, shard: str) -> str:
+        return self.path("data", f"part-{shard}.parquet")
+
+    def rejected(self, shard: str) -> str:
+        return self.path("rejected", f"part-{shard}.parquet")
+
+    def manifest(self, shard: str) -> str:
+        return self.path("manifests", f"part-{shard}.json")
+
+    def spec(self) -> str:
+        return self.path("spec.yaml")
+
+    def report_dir(self) -> str:
+        return self.path("report")
+
+    # intermediate state: segment outputs of multi-segment jobs, global stage scratch, plan
+    def plan(self) -> str:
+        return self.path("_work", "plan.json")
+
+    def segment_dir(self, segment: int) -> str:
+        return self.path("_work", f"segment-{segment}")
+
+    def unit(self, segment: int, shard: str, final: bool) -> tuple[str, str, str]:
+        """(data, rejected, manifest) paths of a shard's output after `segment`.
+        The last segment writes the user-facing files; earlier ones write under _work/."""
+        if final:
+            return self.data(shard), self.rejected(shard), self.manifest(shard)
+        folder = self.segment_dir(segment)
+        return (posixpath.join(folder, "data", f"part-{shard}.parquet"),
+                posixpath.join(folder, "rejected", f"part-{shard}.parquet"),
+                posixpath.join(folder, "manifests", f"part-{shard}.json"))
+
+    def url(self, path: str) -> str:
+        """An fsspec URL for a path of this layout (what stages and readers open)."""
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+    def failure(self, segment: int, shard: str) -> str:
+        return self.path("_work", "failed", f"segment-{segment}", f"part-{shard}.json")
+
+    def global_dir(self, step_index: int, name: str) -> str:
+        return self.path("_work", "global", f"{step_index:02d}-{name}")
+
+    # small JSON helpers with an atomic rename, so a reader never sees half a file
+    def write_json(self, path: str, payload: Any) -> None:
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        tmp = posixpath.join(posixpath.dirname(path), f".tmp-{posixpath.basename(path)}")
+        with self.fs.open(tmp, "w") as f:
+            json.dump(payload, f, indent=1, sort_keys=True)
+        self.fs.mv(tmp, path)
+
+    def read_json(self, path: str) -> Any:
+        with self.fs.open(path, "r") as f:
+            return json.load(f)
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)

@@ -1,0 +1,129 @@
+"""Writes one shard's kept and rejected rows, then commits them with a manifest.
+
+Rows stream into temporary files; `commit` renames them into place and writes the manifest
+last. A shard is finished exactly when its manifest exists, so a killed job never leaves a
+half shard that looks done, and a re-run simply overwrites unfinished files.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.io.layout import JobLayout
+
+
+class ShardWriter:
+    def __init__(self, layout: JobLayout, data_path: str, rejected_path: str,
+                 manifest_path: str, compression: str = "zstd"):
+        self.layout, self.fs = layout, layout.fs
+        self.paths = {"data": data_path, "rejected": rejected_path}
+        self.manifest_path = manifest_path
+        self.compression = None if compression == "none" else compression
+        self._token = uuid.uuid4().hex[:8]
+        self._data: _Writer | None = None
+        self._data_schema: pa.Schema | None = None
+        self._rejected: dict[str, tuple[str, _Writer]] = {}
+        self.rows_kept = 0
+        self.rows_rejected = 0
+
+    def _tmp(self, final: str, suffix: str = "") -> str:
+        folder = posixpath.dirname(final)
+        self.fs.makedirs(folder, exist_ok=True)
+        return posixpath.join(folder, f".tmp-{self._token}{suffix}-{posixpath.basename(final)}")
+
+    def write_kept(self, table: pa.Table) -> None:
+        if self._data is None:
+            self._data_schema = table.schema
+            self._data = _Writer(self.fs, self._tmp(self.paths["data"]), table.schema,
+                                 self.compression)
+        if table.num_rows:
+            self._data.write_table(conform(table, self._data_schema))
+            self.rows_kept += table.num_rows
+
+    def write_rejected(self, table: pa.Table, stage: str) -> None:
+        """Rows one stage rejected; `table` carries a `reason` column."""
+        if not table.num_rows:
+            return
+        table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
+        if stage not in self._rejected:
+            path = self._tmp(self.paths["rejected"], f"-{len(self._rejected)}")
+            self._rejected[stage] = (path, _Writer(self.fs, path, table.schema,
+                                                   self.compression))
+        path, writer = self._rejected[stage]
+        writer.write_table(conform(table, writer.schema))
+        self.rows_rejected += table.num_rows
+
+    def commit(self, manifest: dict[str, Any], earlier_rejected: list[str] = ()) -> None:
+        """Move data and rejected files into place, then write the manifest (the commit)."""
+        if self._data is None:  # nothing reached the writer: an empty, typed file
+            self.write_kept(pa.table({"id": pa.array([], pa.string())}))
+        self._data.close()
+        self.fs.mv(self._tmp(self.paths["data"]), self.paths["data"])
+        parts = list(earlier_rejected)
+        for path, writer in self._rejected.values():
+            writer.close()
+            parts.append(path)
+        merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
+        for path, _ in self._rejected.values():
+            self.fs.rm(path)
+        manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=self.rows_rejected,
+                        bytes_kept=self.fs.size(self.paths["data"]))
+        self.layout.write_json(self.manifest_path, manifest)
+
+    def abort(self) -> None:
+        for writer in [self._data] + [w for _, w in self._rejected.values()]:
+            try:
+                if writer is not None:
+                    writer.close()
+            except Exception:
+                pass
+        for path in [self._tmp(self.paths["data"])] + [p for p, _ in self._rejected.values()]:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+
+
+class _Writer:
+    """A ParquetWriter that owns (and closes) its file handle."""
+
+    def __init__(self, fs, path: str, schema: pa.Schema, compression: str | None):
+        self.schema = schema
+        self._handle = fs.open(path, "wb")
+        self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
+
+    def write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._handle.close()
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns, in order; missing ones become nulls."""
+    if table.schema.equals(schema):
+        return table
+    columns = [table[f.name].cast(f.type) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def merge_parquet(fs, parts: list[str], target: str, compression: str | None) -> None:
+    """Concatenate Parquet files whose schemas differ (union of columns), batch by batch."""
+    schemas = [pq.read_schema(fs.open(p, "rb")) for p in parts]
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else \
+        pa.schema([("id", pa.string()), ("stage", pa.string()), ("reason", pa.string())])
+    tmp = posixpath.join(posixpath.dirname(target), f".tmp-merge-{posixpath.basename(target)}")
+    fs.makedirs(posixpath.dirname(target), exist_ok=True)
+    with fs.open(tmp, "wb") as out, pq.ParquetWriter(out, schema, compression=compression) as w:
+        for part in parts:
+            with fs.open(part, "rb") as f:
+                for batch in pq.ParquetFile(f).iter_batches():
+                    w.write_table(conform(pa.Table.from_batches([batch]), schema))
+    fs.mv(tmp, target)

@@ -1,0 +1,32 @@
+"""Connect to Ray: the cluster in RAY_ADDRESS, or an embedded local one using all cores."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import psutil
+import ray
+
+
+def ensure_ray(cpus: int | None = None) -> None:
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+        return
+    # Our data never travels through the object store (workers read and write shards
+    # themselves), so a small store leaves the memory to the stages.
+    store = int(min(2 * 2**30, max(128 * 2**20, psutil.virtual_memory().total * 0.05)))
+    ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False,
+             object_store_memory=store, logging_level=logging.WARNING,
+             configure_logging=True)
+
+
+def cluster_cpus() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cluster_gpus() -> float:
+    return float(ray.cluster_resources().get("GPU", 0))

@@ -1,0 +1,185 @@
+"""Job report: a DuckDB summary over the committed shards, as JSON and as one static HTML page.
+
+Only shards with a manifest count (a shard without one is unfinished). The page has no
+scripts or external assets: bar charts are inline SVG, so it opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import posixpath
+
+import duckdb
+
+from pipeline.io.layout import JobLayout
+
+TOP_REASONS = 25
+HISTOGRAM_BINS = 20
+
+
+def build_summary(output: str) -> dict:
+    layout = JobLayout(output)
+    if not layout.fs.exists(layout.base):
+        raise FileNotFoundError(f"no job output at {output}")
+    manifests = sorted(layout.fs.glob(layout.path("manifests", "part-*.json")))
+    shards = [layout.read_json(p) for p in manifests]
+    failures = [layout.read_json(p) | {"shard": posixpath.basename(p)[5:-5]}
+                for p in sorted(layout.fs.glob(layout.path("_work", "failed", "*", "*.json")))]
+    plan = layout.read_json(layout.plan()) if layout.exists(layout.plan()) else {"shards": []}
+    funnel = _funnel(shards)
+    data = [layout.url(layout.data(s["shard"])) for s in shards]
+    rejected = [layout.url(layout.rejected(s["shard"])) for s in shards]
+    con = duckdb.connect()
+    if layout.url("x") != "x":
+        con.register_filesystem(layout.fs)
+    summary = {
+        "output": output,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "shards": {"planned": len(plan["shards"]), "finished": len(shards),
+                   "failed": len(failures)},
+        "docs": {"in": funnel[0]["in"] if funnel else 0,
+                 "kept": sum(s.get("rows_kept", 0) for s in shards),
+                 "rejected": sum(s.get("rows_rejected", 0) for s in shards)},
+        "bytes_kept": sum(s.get("bytes_kept", 0) for s in shards),
+        "funnel": funnel,
+        "reasons": _reasons(con, rejected),
+        "columns": {},
+        "failures": [{"shard": f["shard"], "error": f["error"]} for f in failures],
+    }
+    if data:
+        summary["columns"] = _column_summaries(con, data)
+    return summary
+
+
+def _funnel(shards: list[dict]) -> list[dict]:
+    totals: dict[str, dict] = {}
+    for shard in shards:
+        for entry in shard["stages"]:
+            t = totals.setdefault(entry["stage"], {"stage": entry["stage"], "in": 0, "kept": 0,
+                                                   "rejected": 0, "seconds": 0.0})
+            for key in ("in", "kept", "rejected", "seconds"):
+                t[key] += entry[key]
+    for t in totals.values():
+        t["seconds"] = round(t["seconds"], 3)
+        t["docs_per_s"] = round(t["in"] / t["seconds"], 1) if t["seconds"] else None
+    return list(totals.values())
+
+
+def _reasons(con, files: list[str]) -> list[dict]:
+    if not files:
+        return []
+    rows = con.execute(f"""
+        SELECT stage, regexp_replace(reason, '=.*$', '') AS reason, count(*) AS docs
+        FROM read_parquet({files!r}, union_by_name = true)
+        GROUP BY ALL ORDER BY docs DESC, stage, reason LIMIT {TOP_REASONS}""").fetchall()
+    return [{"stage": s, "reason": r, "docs": n} for s, r, n in rows]
+
+
+def _column_summaries(con, files: list[str]) -> dict:
+    """Languages and histograms of the numeric annotation columns stages added."""
+    source = f"read_parquet({files!r}, union_by_name = true)"
+    schema = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    out: dict = {}
+    for name, kind, *_ in schema:
+        if name == "lang":
+            rows = con.execute(f"SELECT lang, count(*) n FROM {source} GROUP BY 1 "
+                               "ORDER BY n DESC LIMIT 20").fetchall()
+            out["lang"] = {"kind": "counts", "values": [{"value": v, "docs": n}
+                                                        for v, n in rows]}
+        elif kind in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER") and name not in ("id",):
+            out[name] = {"kind": "histogram", "bins": _histogram(con, source, name)}
+    return out
+
+
+def _histogram(con, source: str, column: str) -> list[dict]:
+    lo, hi = con.execute(f'SELECT min("{column}"), max("{column}") FROM {source}').fetchone()
+    if lo is None:
+        return []
+    width = (hi - lo) / HISTOGRAM_BINS or 1
+    rows = con.execute(f"""
+        SELECT least(floor(("{column}" - {lo}) / {width}), {HISTOGRAM_BINS - 1}) AS b, count(*)
+        FROM {source} WHERE "{column}" IS NOT NULL GROUP BY 1 ORDER BY 1""").fetchall()
+    return [{"lo": lo + b * width, "hi": lo + (b + 1) * width, "docs": n} for b, n in rows]
+
+
+def write_report(output: str) -> dict:
+    layout = JobLayout(output)
+    summary = build_summary(output)
+    folder = layout.report_dir()
+    layout.fs.makedirs(folder, exist_ok=True)
+    layout.write_json(posixpath.join(folder, "summary.json"), summary)
+    with layout.fs.open(posixpath.join(folder, "index.html"), "w") as f:
+        f.write(render_html(summary))
+    return summary
+
+
+# -- HTML ------------------------------------------------------------------------------------
+def render_html(summary: dict) -> str:
+    docs = summary["docs"]
+    parts = [f"<h1>Job report</h1><p class=muted>{html.escape(summary['output'])} &middot; "
+             f"{summary['generated_at']}</p>",
+             "<div class=cards>" + "".join(
+                 f"<div class=card><b>{value:,}</b><span>{label}</span></div>" for label, value in
+                 (("documents in", docs["in"]), ("kept", docs["kept"]),
+                  ("rejected", docs["rejected"]), ("shards", summary["shards"]["finished"]),
+                  ("failed shards", summary["shards"]["failed"]))) + "</div>",
+             "<h2>Funnel per stage</h2>", _funnel_svg(summary["funnel"])]
+    if summary["reasons"]:
+        parts += ["<h2>Why documents were rejected</h2>",
+                  _bars([(f"{r['stage']}: {r['reason']}", r["docs"]) for r in summary["reasons"]],
+                        "#d9534f")]
+    for name, col in summary["columns"].items():
+        if col["kind"] == "counts":
+            parts += [f"<h2>{html.escape(name)}</h2>",
+                      _bars([(str(v["value"]), v["docs"]) for v in col["values"]], "#5b8def")]
+        elif col["bins"]:
+            parts += [f"<h2>{html.escape(name)} (kept documents)</h2>",
+                      _bars([(f"{b['lo']:.3g} - {b['hi']:.3g}", b["docs"]) for b in col["bins"]],
+                            "#5b8def")]
+    if summary["failures"]:
+        parts.append("<h2>Failed shards</h2><ul>" + "".join(
+            f"<li><code>{html.escape(f['shard'])}</code> {html.escape(f['error'])}</li>"
+            for f in summary["failures"]) + "</ul>")
+    body = "\n".join(parts)
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>Job report</title>"
+            f"<style>{_CSS}</style></head><body>{body}"
+            f"<script type=application/json id=summary>{html.escape(json.dumps(summary))}"
+            "</script></body></html>")
+
+
+def _funnel_svg(funnel: list[dict]) -> str:
+    if not funnel:
+        return "<p>No finished shards yet.</p>"
+    top = max(f["in"] for f in funnel) or 1
+    width, row = 520, 28
+    rows = []
+    for i, f in enumerate(funnel):
+        kept_w, rej_w = width * f["kept"] / top, width * f["rejected"] / top
+        y = i * row
+        rows.append(
+            f"<text x=0 y={y + 18}>{html.escape(f['stage'])}</text>"
+            f"<rect x=160 y={y + 4} width={kept_w:.1f} height=20 fill='#4caf50'/>"
+            f"<rect x={160 + kept_w:.1f} y={y + 4} width={rej_w:.1f} height=20 fill='#d9534f'/>"
+            f"<text x={168 + kept_w + rej_w:.1f} y={y + 18}>{f['kept']:,} kept / "
+            f"{f['rejected']:,} rejected</text>")
+    return (f"<svg width=960 height={len(funnel) * row + 8} role=img aria-label=funnel>"
+            + "".join(rows) + "</svg>")
+
+
+def _bars(items: list[tuple[str, int]], color: str) -> str:
+    top = max((n for _, n in items), default=1) or 1
+    row = 24
+    rows = [f"<text x=0 y={i * row + 16}>{html.escape(label[:48])}</text>"
+            f"<rect x=330 y={i * row + 3} width={420 * n / top:.1f} height=18 fill='{color}'/>"
+            f"<text x={338 + 420 * n / top:.1f} y={i * row + 16}>{n:,}</text>"
+            for i, (label, n) in enumerate(items)]
+    return f"<svg width=960 height={len(items) * row + 6} role=img>" + "".join(rows) + "</svg>"
+
+
+_CSS = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
+h2{margin-top:2em;font-size:1.1em}.muted{color:#777}.cards{display:flex;gap:1em}
+.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1.2em;display:flex;
+flex-direction:column}.card b{font-size:1.6em}.card span{color:#666}
+svg text{font-size:12px;fill:#333}"""

@@ -1,0 +1,390 @@
+"""Runs a validated spec on Ray, shard by shard.
+
+Why per-shard units on an actor pool rather than one Ray Data stream: a shard (a file, a
+row-group range or a byte range) is the unit of resume, accounting and commit. Each worker
+actor sets its stages up once, then streams a shard through them batch by batch and commits
+`data/`, `rejected/` and the manifest together. The driver only hands out shard names and
+collects manifests; documents never pass through it.
+
+The stage list is cut into segments at global stages. Segment 0 reads the input; a global
+stage runs its phases over every shard the previous segment committed (under `_work/`),
+and the next segment applies its decisions as it streams each shard on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import time
+import traceback
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+
+from pipeline.io import formats
+from pipeline.io.formats import InputFileError
+from pipeline.io.layout import JobLayout, shard_name
+from pipeline.io.shard_writer import ShardWriter
+from pipeline.progress import ProgressActor, ProgressDisplay
+from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
+from pipeline.report import write_report
+from pipeline.spec import Spec, StageStep
+
+READ_STAGE = "read"
+TASKS_PER_WORKER = 2  # one running, one queued, so a worker never waits for the driver
+
+
+class JobError(RuntimeError):
+    """The job cannot run or did not finish; the message says why and what to do."""
+
+
+@dataclass
+class Segment:
+    index: int
+    global_step: StageStep | None
+    steps: list[StageStep] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return ([self.global_step.name] if self.global_step else []) + [s.name for s in self.steps]
+
+
+def segments_of(spec: Spec) -> list[Segment]:
+    segments = [Segment(0, None)]
+    for step in spec.steps:
+        if step.is_global:
+            segments.append(Segment(len(segments), step))
+        else:
+            segments[-1].steps.append(step)
+    return segments
+
+
+@dataclass
+class JobResult:
+    output: str
+    shards: int
+    failed: list[dict]
+    stages: list[dict]
+    seconds: float
+    skipped: int
+
+    @property
+    def docs_in(self) -> int:
+        return self.stages[0]["in"] if self.stages else 0
+
+
+def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
+            keep_work: bool = False) -> JobResult:
+    started = time.monotonic()
+    layout = JobLayout(spec.output.path)
+    _prepare_output(layout, spec, overwrite)
+    shards = _load_or_make_plan(layout, spec)
+    _check_resources(spec)
+    ensure_ray(spec.resources.cpus if spec.resources.cpus != "auto" else None)
+    display = ProgressDisplay(ProgressActor.options(name=f"progress-{uuid.uuid4().hex}").remote(),
+                              enabled=progress)
+    names = [shard_name(i) for i in range(len(shards))]
+    finished = {s for s in names if layout.exists(layout.manifest(s))}
+    segments = segments_of(spec)
+    alive = list(names)  # shards still flowing (a failed shard stops at its segment)
+    failures: dict[str, dict] = {}
+    try:
+        for segment in segments:
+            final = segment is segments[-1]
+            if segment.global_step is not None and not set(alive) <= finished:
+                _run_global(layout, spec, segment, alive, display)
+            todo = [s for s in alive if s not in finished and not layout.exists(
+                layout.unit(segment.index, s, final)[2])]
+            results = _run_segment(layout, spec, segment, final, todo, shards, display,
+                                   done=len(alive) - len(todo))
+            for shard, result in results.items():
+                if result["status"] != "ok":
+                    failures[shard] = result
+                    layout.write_json(layout.failure(segment.index, shard), result)
+                elif layout.exists(layout.failure(segment.index, shard)):
+                    layout.fs.rm(layout.failure(segment.index, shard))
+            alive = [s for s in alive if s not in failures]
+    finally:
+        display.close()
+    failed = [dict(failures[s], shard=s) for s in sorted(failures)]
+    summary = write_report(spec.output.path)
+    result = JobResult(spec.output.path, len(names), failed, summary["funnel"],
+                       time.monotonic() - started, skipped=len(finished))
+    if failed and len(failed) > spec.errors.max_failed_fraction * len(names):
+        raise JobError(_failure_summary(failed, len(names), spec.errors.max_failed_fraction))
+    if not failed and not keep_work:
+        for folder in ("segment-", "global", "failed"):
+            for path in layout.fs.glob(layout.path("_work", f"{folder}*")):
+                layout.fs.rm(path, recursive=True)
+    return result
+
+
+# -- preparing the output ----------------------------------------------------------------------
+def _prepare_output(layout: JobLayout, spec: Spec, overwrite: bool) -> None:
+    try:
+        if overwrite and layout.fs.exists(layout.base):
+            layout.fs.rm(layout.base, recursive=True)
+        layout.fs.makedirs(layout.path("_work"), exist_ok=True)
+        probe = layout.path("_work", ".write-test")
+        with layout.fs.open(probe, "w") as f:
+            f.write("ok")
+        layout.fs.rm(probe)
+    except OSError as exc:
+        raise JobError(f"cannot write to output path {spec.output.path}: "
+                       f"{exc.strerror or exc}; choose a writable output.path "
+                       "(or pass --output)") from None
+    fingerprint = _fingerprint(spec)
+    if layout.exists(layout.plan()):
+        stored = layout.read_json(layout.plan()).get("fingerprint")
+        if stored != fingerprint:
+            raise JobError(f"{spec.output.path} holds a job run with a different spec or "
+                           "input; resume needs the same spec. Use another output path, or "
+                           "--overwrite to start again")
+    with layout.fs.open(layout.spec(), "w") as f:
+        f.write(spec.resolved_yaml())
+
+
+def _fingerprint(spec: Spec) -> str:
+    resolved = spec.resolved()
+    resolved.pop("output")
+    resolved["input_files"] = spec.input_files
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _load_or_make_plan(layout: JobLayout, spec: Spec) -> list[dict]:
+    if layout.exists(layout.plan()):
+        return layout.read_json(layout.plan())["shards"]
+    reader = formats.get(spec.input.format)
+    shards = reader.plan_shards(spec.input, spec.input_files)
+    layout.write_json(layout.plan(), {"fingerprint": _fingerprint(spec), "shards": shards})
+    return shards
+
+
+def _check_resources(spec: Spec) -> None:
+    if spec.resources.gpus == 0 and any(s.stage.resources().gpus for s in spec.steps):
+        needing = [s.name for s in spec.steps if s.stage.resources().gpus]
+        raise JobError(f"stages {needing} need GPUs but resources.gpus is 0; "
+                       "set resources.gpus or choose a CPU engine")
+
+
+# -- map segments ------------------------------------------------------------------------------
+def _worker_options(segment: Segment) -> dict:
+    steps = ([segment.global_step] if segment.global_step else []) + segment.steps
+    res = [s.stage.resources() for s in steps]
+    return {"num_cpus": max([r.cpus for r in res] or [1]),
+            "num_gpus": max([r.gpus for r in res] or [0]),
+            "max_restarts": 3, "max_task_retries": 3}
+
+
+def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> dict[str, dict]:
+    total = done + len(todo)
+    label = f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})"
+    display.set_phase(label, done, total)
+    if not todo:
+        return {}
+    options = _worker_options(segment)
+    slots = cluster_gpus() / options["num_gpus"] if options["num_gpus"] else \
+        cluster_cpus() / options["num_cpus"]
+    pool_size = max(1, min(len(todo), int(slots)))
+    progress_name = ray.get(display.actor.name.remote())
+    workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name)
+               for _ in range(pool_size)]
+    queue = deque(todo)
+    running: dict[Any, tuple[str, int]] = {}
+    load = [0] * pool_size
+    results: dict[str, dict] = {}
+    try:
+        while queue or running:
+            for w in range(pool_size):
+                while queue and load[w] < TASKS_PER_WORKER:
+                    shard = queue.popleft()
+                    source = shards[int(shard)] if segment.index == 0 else None
+                    running[workers[w].run.remote(shard, source)] = (shard, w)
+                    load[w] += 1
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                shard, w = running.pop(ref)
+                load[w] -= 1
+                try:
+                    results[shard] = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    results[shard] = {"status": "failed", "error": f"worker lost: {exc}"[:2000]}
+                done += 1
+            display.set_phase(label, done, total)
+            display.refresh()
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+    return results
+
+
+@ray.remote
+class ShardWorker:
+    """Holds one segment's stages, set up once, and streams shards through them."""
+
+    def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str):
+        # The progress actor is looked up by name: a handle passed as an argument would pin
+        # the constructor arguments in the object store (ray-project/ray#53727).
+        self.spec, self.final = spec, final
+        self.progress = ray.get_actor(progress_actor)
+        self.segment = segments_of(spec)[segment_index]
+        self.layout = JobLayout(spec.output.path)
+        for step in ([self.segment.global_step] if self.segment.global_step else []) \
+                + self.segment.steps:
+            step.stage.setup()
+
+    def run(self, shard: str, source: dict | None) -> dict:
+        started = time.time()
+        data, rejected, manifest = self.layout.unit(self.segment.index, shard, self.final)
+        writer = ShardWriter(self.layout, data, rejected, manifest, self.spec.output.compression)
+        counts: dict[str, dict] = {}
+        try:
+            for table in self._tables(shard, source, counts, writer):
+                if self.segment.global_step is not None:
+                    step = self.segment.global_step
+                    gdir = self.layout.url(self.layout.global_dir(step.index, step.name))
+                    table = self._apply(step.name, lambda t: step.stage.apply(t, shard, gdir),
+                                        table, counts, writer)
+                for step in self.segment.steps:
+                    table = self._apply(step.name, step.stage.process, table, counts, writer)
+                writer.write_kept(table)
+            earlier = self._earlier(shard)
+            writer.commit({
+                "shard": shard, "segment": self.segment.index, "source": source,
+                "stages": [s for m in earlier for s in m["stages"]]
+                + [dict(v, stage=k) for k, v in counts.items()],
+                "started": started, "seconds": round(time.time() - started, 3),
+                "worker": f"{os.uname().nodename}:{os.getpid()}",
+            }, earlier_rejected=[self.layout.unit(m["segment"], shard, False)[1]
+                                 for m in earlier])
+            return {"status": "ok", "counts": counts}
+        except InputFileError as exc:
+            writer.abort()
+            return {"status": "failed", "error": str(exc)}
+        except Exception as exc:  # a stage bug must not take the whole job down
+            writer.abort()
+            return {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=8)}
+
+    def _earlier(self, shard: str) -> list[dict]:
+        """Manifests of this shard from earlier segments (their stages belong in the final
+        manifest, their rejected rows in the final rejected file)."""
+        if not self.final:
+            return []
+        return [self.layout.read_json(self.layout.unit(k, shard, False)[2])
+                for k in range(self.segment.index)]
+
+    def _tables(self, shard, source, counts, writer) -> Iterator[pa.Table]:
+        if self.segment.index > 0:
+            path = self.layout.unit(self.segment.index - 1, shard, False)[0]
+            with self.layout.fs.open(path, "rb") as f:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=self.spec.batch_rows):
+                    yield pa.Table.from_batches([batch])
+            return
+        reader = formats.get(self.spec.input.format)
+        content = "html" if self.spec.steps and "html" in self.spec.steps[0].stage.requires() \
+            else "text"
+        for batch in reader.read(self.spec.input, source, content, self.spec.batch_rows):
+            bad = batch.rejected.num_rows if batch.rejected is not None else 0
+            self._count(counts, READ_STAGE, batch.table.num_rows + bad, batch.table.num_rows, 0)
+            if bad:
+                writer.write_rejected(batch.rejected, READ_STAGE)
+            yield batch.table
+
+    def _apply(self, name: str, fn: Callable, table: pa.Table, counts, writer) -> pa.Table:
+        if table.num_rows == 0:
+            self._count(counts, name, 0, 0, 0)
+            return table
+        started = time.perf_counter()
+        out = fn(table)
+        if out.reasons is None:
+            kept = out.table
+        else:
+            mask = pc.is_valid(out.reasons)
+            kept = out.table.filter(pc.invert(mask))
+            rejected = out.table.filter(mask).append_column("reason", out.reasons.filter(mask))
+            writer.write_rejected(rejected, name)
+        self._count(counts, name, out.table.num_rows, kept.num_rows,
+                    time.perf_counter() - started)
+        return kept
+
+    def _count(self, counts, stage, docs_in, kept, seconds) -> None:
+        entry = counts.setdefault(stage, {"in": 0, "kept": 0, "rejected": 0, "seconds": 0.0})
+        entry["in"] += docs_in
+        entry["kept"] += kept
+        entry["rejected"] += docs_in - kept
+        entry["seconds"] = round(entry["seconds"] + seconds, 4)
+        self.progress.add.remote(stage, docs_in, kept)
+
+
+# -- global stages -----------------------------------------------------------------------------
+class _GlobalRun:
+    """The `GlobalContext` a global stage's `plan` receives."""
+
+    def __init__(self, layout: JobLayout, step: StageStep, shard_ids: list[str],
+                 previous_segment: int, display: ProgressDisplay):
+        self.layout, self.step, self.display = layout, step, display
+        self.shard_ids = list(shard_ids)
+        self._previous = previous_segment
+        self._dir = layout.global_dir(step.index, step.name)
+        layout.fs.makedirs(self._dir, exist_ok=True)
+        self.work_dir = layout.url(self._dir)
+
+    def shard_path(self, shard_id: str) -> str:
+        return self.layout.url(self.layout.unit(self._previous, shard_id, False)[0])
+
+    def map(self, phase: str, fn: Callable[[Any], Any], items: Sequence[Any],
+            keys: Sequence[str]) -> list[Any]:
+        markers = {k: posixpath.join(self._dir, "_phases", phase, f"{k}.json") for k in keys}
+        results = {k: self.layout.read_json(p)["result"] for k, p in markers.items()
+                   if self.layout.exists(p)}
+        todo = deque((k, item) for k, item in zip(keys, items) if k not in results)
+        task = ray.remote(num_cpus=1, max_retries=3)(_call)
+        limit = TASKS_PER_WORKER * cluster_cpus()
+        running: dict[Any, str] = {}
+        label = f"{self.step.name}: {phase}"
+        while todo or running:
+            while todo and len(running) < limit:
+                key, item = todo.popleft()
+                running[task.remote(fn, item)] = key
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in ready:
+                key = running.pop(ref)
+                try:
+                    results[key] = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise JobError(f"stage {self.step.name!r}, phase {phase!r}, unit {key}: "
+                                   f"{exc}") from None
+                self.layout.write_json(markers[key], {"result": results[key]})
+            self.display.set_phase(label, len(results), len(keys))
+            self.display.refresh()
+        return [results[k] for k in keys]
+
+
+def _call(fn, item):
+    return fn(item)
+
+
+def _run_global(layout, spec, segment, alive, display) -> None:
+    step = segment.global_step
+    step.stage.plan(_GlobalRun(layout, step, alive, segment.index - 1, display))
+
+
+# -- summaries ---------------------------------------------------------------------------------
+def _failure_summary(failed: list[dict], total: int, budget: float) -> str:
+    lines = [f"{len(failed)} of {total} shards failed, more than the error budget "
+             f"(errors.max_failed_fraction = {budget}):"]
+    lines += [f"  shard {f['shard']}: {f['error'].splitlines()[0]}" for f in failed[:20]]
+    if len(failed) > 20:
+        lines.append(f"  ... and {len(failed) - 20} more (see _work/failed/)")
+    lines.append("Fix or remove the bad files and run the same command again: finished shards "
+                 "are kept, only failed ones are redone.")
+    return "\n".join(lines)

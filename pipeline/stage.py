@@ -1,0 +1,143 @@
+"""The stage contract (DESIGN.md §3).
+
+A stage is a small class: a pydantic config, the columns it needs and adds, the resources a
+worker needs to run it, an optional `setup` for heavy state (loaded once per worker) and a
+batch function over `pyarrow.Table`. A stage never deletes rows: it returns a reason per row
+(null = keep) and the runner routes rejected rows to the `rejected/` side output.
+
+Global stages (dedup, ...) need every shard before they can decide. They implement `plan`,
+which runs their phases through a `GlobalContext` handed in by the runner, and `apply`, which
+turns the per-shard decisions into reasons. They never see the runner itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+
+class StageConfig(BaseModel):
+    """Base for stage configs: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a stage needs. `actor` stages keep state between batches."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_gb: float = 0.0
+
+
+@dataclass
+class StageOutput:
+    """A processed batch: the (possibly annotated) table and one reason per row (null = kept).
+
+    `reasons` may be None when every row is kept.
+    """
+
+    table: pa.Table
+    reasons: pa.Array | None = None
+
+    @property
+    def rejected_mask(self) -> pa.Array:
+        if self.reasons is None:
+            return pa.array([False] * self.table.num_rows, pa.bool_())
+        return pc.is_valid(self.reasons)
+
+
+class Stage:
+    """Base class of every stage. Subclasses set the class attributes and `process`."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[StageConfig]] = StageConfig
+    description: ClassVar[str] = ""
+    is_global: ClassVar[bool] = False
+
+    def __init__(self, config: StageConfig | None = None):
+        self.config = config if config is not None else self.config_model()
+
+    # -- contract ---------------------------------------------------------------------------
+    def requires(self) -> Sequence[str]:
+        """Columns this stage reads; validation fails if no earlier step produces them."""
+        return ("text",)
+
+    def produces(self) -> Sequence[str]:
+        """Columns this stage adds."""
+        return ()
+
+    def consumes(self) -> Sequence[str]:
+        """Columns this stage removes from the table it returns (e.g. `html` after extraction)."""
+        return ()
+
+    def resources(self) -> Resources:
+        return Resources()
+
+    def setup(self) -> None:
+        """Load heavy state (models, indexes). Called once per worker before the first batch."""
+
+    def process(self, table: pa.Table) -> StageOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GlobalContext(Protocol):
+    """What the runner offers a global stage: its input shards, scratch space, and Ray."""
+
+    shard_ids: Sequence[str]
+    work_dir: str
+
+    def shard_path(self, shard_id: str) -> str:
+        """Parquet file holding the kept rows of `shard_id` as they reach this stage."""
+
+    def map(self, phase: str, fn: Callable[[Any], Any], items: Sequence[Any],
+            keys: Sequence[str]) -> list[Any]:
+        """Run `fn(item)` on Ray for each item; results are committed per key so a killed job
+        resumes at the first unfinished item of the unfinished phase."""
+
+
+class GlobalStage(Stage):
+    """A stage that must see the whole job before deciding (dedup, index builds)."""
+
+    is_global: ClassVar[bool] = True
+
+    def plan(self, ctx: GlobalContext) -> None:  # pragma: no cover - abstract
+        """Run the global phases; leave per-shard decisions under `ctx.work_dir`."""
+        raise NotImplementedError
+
+    def apply(self, table: pa.Table, shard_id: str, work_dir: str) -> StageOutput:
+        """Turn this shard's decisions into reasons (and annotation columns)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+# -- helpers for stage authors --------------------------------------------------------------
+def keep_all(table: pa.Table) -> StageOutput:
+    return StageOutput(table, None)
+
+
+def reasons_from(values: Iterable[str | None]) -> pa.Array:
+    return pa.array(list(values), pa.string())
+
+
+@dataclass
+class ConfigField:
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+
+
+def describe_config(model: type[StageConfig]) -> list[ConfigField]:
+    """Config fields of a stage, for `pipeline stages`."""
+    fields = []
+    for name, info in model.model_fields.items():
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        fields.append(ConfigField(name, annotation.replace("typing.", ""), default,
+                                  info.description or ""))
+    return fields

@@ -1,0 +1,1 @@
+"""Built-in stages, one module per stage; each registers itself under its short name."""

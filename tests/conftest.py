@@ -1,0 +1,49 @@
+"""Shared fixtures: one real local Ray cluster per test session, and small corpus writers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 enables token auth by default
+os.environ.setdefault("PIPELINE_PROGRESS_INTERVAL", "1")
+
+WORDS = ("river bridge library harvest orchestra ferry museum volunteer battery weather "
+         "council wheat solar bread garden teacher station market island forest").split()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20,
+                 logging_level="WARNING")
+    yield ray
+
+
+def make_text(seed: int, words: int) -> str:
+    return " ".join(WORDS[(seed * 7 + i * 3 + i * i) % len(WORDS)] for i in range(words))
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_parquet(path: Path, rows: list[dict], row_group_size: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=row_group_size)
+    return path
+
+
+def write_spec(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
