@@ -228,13 +228,28 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
 
 @ray.remote
 class ShardWorker:
-    """Holds one segment's stages, set up once, and streams shards through them."""
+    """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
 
     def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str):
         # The progress actor is looked up by name: a handle passed as an argument would pin
         # the constructor arguments in the object store (ray-project/ray#53727).
+        progress = ray.get_actor(progress_actor)
+        self.processor = ShardProcessor(spec, segment_index, final,
+                                        lambda stage, n, k: progress.add.remote(stage, n, k))
+
+    def run(self, shard: str, source: dict | None) -> dict:
+        return self.processor.run(shard, source)
+
+
+class ShardProcessor:
+    """Streams one shard through a segment's stages and commits its output."""
+
+    def __init__(self, spec: Spec, segment_index: int, final: bool,
+                 report_progress: Callable[[str, int, int], None] = lambda *a: None):
         self.spec, self.final = spec, final
-        self.progress = ray.get_actor(progress_actor)
+        self.report_progress = report_progress
+        self._unsent: dict[str, list[int]] = {}
+        self._last_sent = 0.0
         self.segment = segments_of(spec)[segment_index]
         self.layout = JobLayout(spec.output.path)
         for step in ([self.segment.global_step] if self.segment.global_step else []) \
@@ -265,6 +280,7 @@ class ShardWorker:
                 "worker": f"{os.uname().nodename}:{os.getpid()}",
             }, earlier_rejected=[self.layout.unit(m["segment"], shard, False)[1]
                                  for m in earlier])
+            self._send_progress(force=True)
             return {"status": "ok", "counts": counts}
         except InputFileError as exc:
             writer.abort()
@@ -322,7 +338,20 @@ class ShardWorker:
         entry["kept"] += kept
         entry["rejected"] += docs_in - kept
         entry["seconds"] = round(entry["seconds"] + seconds, 4)
-        self.progress.add.remote(stage, docs_in, kept)
+        unsent = self._unsent.setdefault(stage, [0, 0])
+        unsent[0] += docs_in
+        unsent[1] += kept
+        self._send_progress()
+
+    def _send_progress(self, force: bool = False) -> None:
+        # Batched: one small actor call per stage every half second, not one per batch.
+        now = time.monotonic()
+        if not force and now - self._last_sent < 0.5:
+            return
+        for stage, (docs_in, kept) in self._unsent.items():
+            if docs_in:
+                self.report_progress(stage, docs_in, kept)
+        self._unsent, self._last_sent = {}, now
 
 
 # -- global stages -----------------------------------------------------------------------------

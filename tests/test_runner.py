@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -154,7 +155,13 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_cluster):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(manifest_dir.glob("*.json"))) < 8:
         time.sleep(0.02)
+    # Kill the driver and everything it started (Ray's raylet, GCS and workers), as a crash
+    # of the machine would, and wait until none of them can still commit a shard.
+    family = psutil.Process(proc.pid).children(recursive=True)
     os.killpg(proc.pid, signal.SIGKILL)
+    for child in family:
+        child.kill()
+    psutil.wait_procs(family, timeout=30)
     proc.wait()
     before = {p.name: p.read_text() for p in manifest_dir.glob("*.json")}
     assert 8 <= len(before) < 60, "the kill must land mid-way"

@@ -140,7 +140,9 @@ def normalize(table: pa.Table, input_spec, content: str, rel_name: str,
     columns = {}
     if "id" in table.column_names:
         given = table["id"].cast(pa.string())
-        columns["id"] = pc.if_else(pc.is_null(given), _hash_ids(source), given)
+        missing = pc.is_null(given)
+        columns["id"] = given if not pc.any(missing).as_py() else pc.replace_with_mask(
+            given, missing, _hash_ids(source.filter(missing)))
     else:
         columns["id"] = _hash_ids(source)
     columns["url"] = table["url"].cast(pa.string()) if "url" in table.column_names \

@@ -68,9 +68,12 @@ class ShardWriter:
         for path, writer in self._rejected.values():
             writer.close()
             parts.append(path)
-        merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
-        for path, _ in self._rejected.values():
-            self.fs.rm(path)
+        if len(parts) == 1 and not earlier_rejected:
+            self.fs.mv(parts[0], self.paths["rejected"])  # one stage rejected: already whole
+        else:
+            merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
+            for path, _ in self._rejected.values():
+                self.fs.rm(path)
         manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=self.rows_rejected,
                         bytes_kept=self.fs.size(self.paths["data"]))
         self.layout.write_json(self.manifest_path, manifest)
