@@ -57,14 +57,15 @@ def _funnel(shards: list[dict]) -> list[dict]:
     totals: dict[str, dict] = {}
     for shard in shards:
         for entry in shard["stages"]:
-            t = totals.setdefault(entry["stage"], {"stage": entry["stage"], "in": 0, "kept": 0,
-                                                   "rejected": 0, "seconds": 0.0})
+            t = totals.setdefault(entry["step"], {"stage": entry["stage"], "step": entry["step"],
+                                                  "in": 0, "kept": 0, "rejected": 0,
+                                                  "seconds": 0.0})
             for key in ("in", "kept", "rejected", "seconds"):
                 t[key] += entry[key]
     for t in totals.values():
         t["seconds"] = round(t["seconds"], 3)
         t["docs_per_s"] = round(t["in"] / t["seconds"], 1) if t["seconds"] else None
-    return list(totals.values())
+    return [totals[step] for step in sorted(totals)]
 
 
 def _reasons(con, files: list[str]) -> list[dict]:

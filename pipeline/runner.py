@@ -262,20 +262,22 @@ class ShardProcessor:
         writer = ShardWriter(self.layout, data, rejected, manifest, self.spec.output.compression)
         counts: dict[str, dict] = {}
         try:
+            decide = self._global_decisions(shard)
+            first_row = 0
             for table in self._tables(shard, source, counts, writer):
-                if self.segment.global_step is not None:
-                    step = self.segment.global_step
-                    gdir = self.layout.url(self.layout.global_dir(step.index, step.name))
-                    table = self._apply(step.name, lambda t: step.stage.apply(t, shard, gdir),
-                                        table, counts, writer)
+                rows = table.num_rows
+                if decide is not None:
+                    table = self._apply(decide[0], lambda t: decide[1](t, first_row), table,
+                                        counts, writer)
+                first_row += rows
                 for step in self.segment.steps:
-                    table = self._apply(step.name, step.stage.process, table, counts, writer)
+                    table = self._apply(step, step.stage.process, table, counts, writer)
                 writer.write_kept(table)
             earlier = self._earlier(shard)
             writer.commit({
                 "shard": shard, "segment": self.segment.index, "source": source,
                 "stages": [s for m in earlier for s in m["stages"]]
-                + [dict(v, stage=k) for k, v in counts.items()],
+                + list(counts.values()),
                 "started": started, "seconds": round(time.time() - started, 3),
                 "worker": f"{os.uname().nodename}:{os.getpid()}",
             }, earlier_rejected=[self.layout.unit(m["segment"], shard, False)[1]
@@ -289,6 +291,15 @@ class ShardProcessor:
             writer.abort()
             return {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                     "traceback": traceback.format_exc(limit=8)}
+
+    def _global_decisions(self, shard: str):
+        """(name, fn(table, first_row)) applying the segment's global stage, or None."""
+        step = self.segment.global_step
+        if step is None:
+            return None
+        work_dir = self.layout.url(self.layout.global_dir(step.index, step.name))
+        return step, lambda table, first_row: step.stage.apply(table, shard, first_row,
+                                                                    work_dir)
 
     def _earlier(self, shard: str) -> list[dict]:
         """Manifests of this shard from earlier segments (their stages belong in the final
@@ -310,14 +321,15 @@ class ShardProcessor:
             else "text"
         for batch in reader.read(self.spec.input, source, content, self.spec.batch_rows):
             bad = batch.rejected.num_rows if batch.rejected is not None else 0
-            self._count(counts, READ_STAGE, batch.table.num_rows + bad, batch.table.num_rows, 0)
+            self._count(counts, None, batch.table.num_rows + bad, batch.table.num_rows, 0)
             if bad:
-                writer.write_rejected(batch.rejected, READ_STAGE)
+                writer.write_rejected(batch.rejected, READ_STAGE, key=READ_STAGE)
             yield batch.table
 
-    def _apply(self, name: str, fn: Callable, table: pa.Table, counts, writer) -> pa.Table:
+    def _apply(self, step: StageStep, fn: Callable, table: pa.Table, counts,
+               writer) -> pa.Table:
         if table.num_rows == 0:
-            self._count(counts, name, 0, 0, 0)
+            self._count(counts, step, 0, 0, 0)
             return table
         started = time.perf_counter()
         out = fn(table)
@@ -327,13 +339,20 @@ class ShardProcessor:
             mask = pc.is_valid(out.reasons)
             kept = out.table.filter(pc.invert(mask))
             rejected = out.table.filter(mask).append_column("reason", out.reasons.filter(mask))
-            writer.write_rejected(rejected, name)
-        self._count(counts, name, out.table.num_rows, kept.num_rows,
+            for column, values in out.rejected_columns.items():
+                rejected = rejected.append_column(column, values.filter(mask))
+            writer.write_rejected(rejected, step.name, key=str(step.index))
+        self._count(counts, step, out.table.num_rows, kept.num_rows,
                     time.perf_counter() - started)
         return kept
 
-    def _count(self, counts, stage, docs_in, kept, seconds) -> None:
-        entry = counts.setdefault(stage, {"in": 0, "kept": 0, "rejected": 0, "seconds": 0.0})
+    def _count(self, counts, step: StageStep | None, docs_in, kept, seconds) -> None:
+        """Counts per step (`None` = the reader); a stage used twice is counted twice."""
+        stage = READ_STAGE if step is None else f"{step.index + 1}. {step.name}"
+        entry = counts.setdefault(stage, {
+            "stage": READ_STAGE if step is None else step.name,
+            "step": -1 if step is None else step.index,
+            "in": 0, "kept": 0, "rejected": 0, "seconds": 0.0})
         entry["in"] += docs_in
         entry["kept"] += kept
         entry["rejected"] += docs_in - kept

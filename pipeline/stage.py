@@ -44,6 +44,8 @@ class StageOutput:
 
     table: pa.Table
     reasons: pa.Array | None = None
+    # Columns that only rejected rows carry (e.g. `duplicate_of`), one value per row.
+    rejected_columns: dict[str, pa.Array] = field(default_factory=dict)
 
     @property
     def rejected_mask(self) -> pa.Array:
@@ -110,8 +112,10 @@ class GlobalStage(Stage):
         """Run the global phases; leave per-shard decisions under `ctx.work_dir`."""
         raise NotImplementedError
 
-    def apply(self, table: pa.Table, shard_id: str, work_dir: str) -> StageOutput:
-        """Turn this shard's decisions into reasons (and annotation columns)."""
+    def apply(self, table: pa.Table, shard_id: str, first_row: int,
+              work_dir: str) -> StageOutput:
+        """Turn this shard's decisions into reasons (and annotation columns). `first_row` is
+        the position of the table's first row in the shard, as read by `ctx.shard_path`."""
         raise NotImplementedError  # pragma: no cover - abstract
 
 
@@ -122,6 +126,13 @@ def keep_all(table: pa.Table) -> StageOutput:
 
 def reasons_from(values: Iterable[str | None]) -> pa.Array:
     return pa.array(list(values), pa.string())
+
+
+def with_column(table: pa.Table, name: str, values) -> pa.Table:
+    """`table` with column `name` set to `values`, replacing it if an earlier stage wrote it."""
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, values)
+    return table.append_column(name, values)
 
 
 @dataclass

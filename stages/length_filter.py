@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.registry import register
-from pipeline.stage import Stage, StageConfig, StageOutput
+from pipeline.stage import Stage, StageConfig, StageOutput, with_column
 
 
 class LengthFilterConfig(StageConfig):
@@ -53,4 +53,4 @@ class LengthFilter(Stage):
             reason = pc.binary_join_element_wise(
                 f"{too}:{measure}=", values.cast(pa.string()), "")
             reasons = pc.if_else(pc.and_(failed, pc.is_null(reasons)), reason, reasons)
-        return StageOutput(table.append_column("n_words", words), reasons)
+        return StageOutput(with_column(table, "n_words", words), reasons)

@@ -45,16 +45,15 @@ class ShardWriter:
             self._data.write_table(conform(table, self._data_schema))
             self.rows_kept += table.num_rows
 
-    def write_rejected(self, table: pa.Table, stage: str) -> None:
-        """Rows one stage rejected; `table` carries a `reason` column."""
+    def write_rejected(self, table: pa.Table, stage: str, key: str) -> None:
+        """Rows one step (`key`) of `stage` rejected; `table` carries a `reason` column."""
         if not table.num_rows:
             return
         table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
-        if stage not in self._rejected:
+        if key not in self._rejected:
             path = self._tmp(self.paths["rejected"], f"-{len(self._rejected)}")
-            self._rejected[stage] = (path, _Writer(self.fs, path, table.schema,
-                                                   self.compression))
-        path, writer = self._rejected[stage]
+            self._rejected[key] = (path, _Writer(self.fs, path, table.schema, self.compression))
+        path, writer = self._rejected[key]
         writer.write_table(conform(table, writer.schema))
         self.rows_rejected += table.num_rows
 
