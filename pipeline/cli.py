@@ -76,7 +76,7 @@ def _validate(args) -> int:
     print(f"        columns: {', '.join(spec.input_columns)}")
     print(f"output: {spec.output.path}")
     for segment in segments_of(spec):
-        steps = ([segment.global_step] if segment.global_step else []) + segment.steps
+        steps = segment.all_steps
         if not steps and segment.index:
             continue
         print(f"segment {segment.index}" + (" (global)" if segment.global_step else " (map)"))

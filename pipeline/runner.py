@@ -53,8 +53,12 @@ class Segment:
     steps: list[StageStep] = field(default_factory=list)
 
     @property
+    def all_steps(self) -> list[StageStep]:
+        return ([self.global_step] if self.global_step else []) + self.steps
+
+    @property
     def names(self) -> list[str]:
-        return ([self.global_step.name] if self.global_step else []) + [s.name for s in self.steps]
+        return [s.name for s in self.all_steps]
 
 
 def segments_of(spec: Spec) -> list[Segment]:
@@ -177,8 +181,7 @@ def _check_resources(spec: Spec) -> None:
 
 # -- map segments ------------------------------------------------------------------------------
 def _worker_options(segment: Segment) -> dict:
-    steps = ([segment.global_step] if segment.global_step else []) + segment.steps
-    res = [s.stage.resources() for s in steps]
+    res = [s.stage.resources() for s in segment.all_steps]
     return {"num_cpus": max([r.cpus for r in res] or [1]),
             "num_gpus": max([r.gpus for r in res] or [0]),
             "max_restarts": 3, "max_task_retries": 3}
@@ -195,8 +198,12 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
         cluster_cpus() / options["num_cpus"]
     pool_size = max(1, min(len(todo), int(slots)))
     progress_name = ray.get(display.actor.name.remote())
-    workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name)
-               for _ in range(pool_size)]
+    # Shared state each stage prepares once (an index, a table); wrapped in a list so Ray
+    # hands the worker the reference rather than resolving it in the constructor call.
+    prepared = {step.index: [ray.put(value)] for step in segment.all_steps
+                if (value := step.stage.prepare()) is not None}
+    workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name,
+                                                     prepared) for _ in range(pool_size)]
     queue = deque(todo)
     running: dict[Any, tuple[str, int]] = {}
     load = [0] * pool_size
@@ -230,12 +237,15 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
 class ShardWorker:
     """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
 
-    def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str):
+    def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str,
+                 prepared: dict[int, list] | None = None):
         # The progress actor is looked up by name: a handle passed as an argument would pin
         # the constructor arguments in the object store (ray-project/ray#53727).
         progress = ray.get_actor(progress_actor)
+        shared = {index: ray.get(ref[0]) for index, ref in (prepared or {}).items()}
         self.processor = ShardProcessor(spec, segment_index, final,
-                                        lambda stage, n, k: progress.add.remote(stage, n, k))
+                                        lambda stage, n, k: progress.add.remote(stage, n, k),
+                                        shared)
 
     def run(self, shard: str, source: dict | None) -> dict:
         return self.processor.run(shard, source)
@@ -245,15 +255,16 @@ class ShardProcessor:
     """Streams one shard through a segment's stages and commits its output."""
 
     def __init__(self, spec: Spec, segment_index: int, final: bool,
-                 report_progress: Callable[[str, int, int], None] = lambda *a: None):
+                 report_progress: Callable[[str, int, int], None] = lambda *a: None,
+                 prepared: dict[int, Any] | None = None):
         self.spec, self.final = spec, final
         self.report_progress = report_progress
         self._unsent: dict[str, list[int]] = {}
         self._last_sent = 0.0
         self.segment = segments_of(spec)[segment_index]
         self.layout = JobLayout(spec.output.path)
-        for step in ([self.segment.global_step] if self.segment.global_step else []) \
-                + self.segment.steps:
+        for step in self.segment.all_steps:
+            step.stage.prepared = (prepared or {}).get(step.index)
             step.stage.setup()
 
     def run(self, shard: str, source: dict | None) -> dict:

@@ -64,6 +64,7 @@ class Stage:
 
     def __init__(self, config: StageConfig | None = None):
         self.config = config if config is not None else self.config_model()
+        self.prepared: Any = None
 
     # -- contract ---------------------------------------------------------------------------
     def requires(self) -> Sequence[str]:
@@ -80,6 +81,12 @@ class Stage:
 
     def resources(self) -> Resources:
         return Resources()
+
+    def prepare(self) -> Any:
+        """Build state shared by every worker (e.g. an n-gram index), once per job on the
+        driver. A non-None result is put in the Ray object store and set as `self.prepared`
+        on each worker's copy before `setup()`. Must not read the corpus."""
+        return None
 
     def setup(self) -> None:
         """Load heavy state (models, indexes). Called once per worker before the first batch."""

@@ -14,8 +14,12 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
+import pyarrow as pa
+
+from pipeline.registry import register
 from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
+from pipeline.stage import Stage, StageOutput, reasons_from
 from tests.conftest import make_text, write_jsonl, write_parquet, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,3 +217,46 @@ def test_rerun_with_different_spec_is_refused(tmp_path, ray_cluster):
     with pytest.raises(JobError, match="different spec"):
         run_job(load_spec(spec_path), progress=False)
     run_job(load_spec(spec_path), progress=False, overwrite=True)
+
+
+class _BannedWords(Stage):
+    """A real stage registered by this test: its word list is prepared once on the driver."""
+
+    name = "test_banned_words"
+
+    def prepare(self):
+        return {"words": {"bridge", "ferry"}, "pid": os.getpid()}
+
+    def produces(self):
+        return ("prepared_pid",)
+
+    def process(self, table):
+        words = self.prepared["words"]
+        reasons = reasons_from(next((f"banned:{w}" for w in words if w in t.split()), None)
+                               for t in table["text"].to_pylist())
+        pids = pa.array([self.prepared["pid"]] * table.num_rows, pa.int64())
+        return StageOutput(table.append_column("prepared_pid", pids), reasons)
+
+
+register(_BannedWords)
+
+
+def test_prepared_state_is_built_once_on_the_driver_and_shared(tmp_path, ray_cluster):
+    write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": "a ferry crossing"},
+                                              {"text": "quiet garden"}])
+    write_jsonl(tmp_path / "in" / "b.jsonl", [{"text": "the old bridge"},
+                                              {"text": "market day"}])
+    spec_path = write_spec(tmp_path / "job.yaml", """\
+name: prepared
+input: {format: jsonl, paths: ["in/*.jsonl"]}
+output: {path: out}
+stages: [{test_banned_words: {}}]
+""")
+    run_job(load_spec(spec_path), progress=False)
+    kept = [r for f in sorted((tmp_path / "out" / "data").glob("*.parquet"))
+            for r in pq.read_table(f).to_pylist()]
+    assert [r["text"] for r in kept] == ["quiet garden", "market day"]
+    assert {r["prepared_pid"] for r in kept} == {os.getpid()}  # built by the driver
+    reasons = sorted(r for f in (tmp_path / "out" / "rejected").glob("*.parquet")
+                     for r in pq.read_table(f)["reason"].to_pylist())
+    assert reasons == ["banned:bridge", "banned:ferry"]
