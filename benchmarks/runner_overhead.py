@@ -31,6 +31,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 from pipeline.ray_env import ensure_ray  # noqa: E402
 from pipeline.runner import run_job  # noqa: E402
 from pipeline.spec import parse_spec  # noqa: E402
+from stages.length_filter import count_words  # noqa: E402
 
 ROWS_PER_FILE = 20_000
 ROW_GROUP = 5_000
@@ -65,7 +66,7 @@ def baseline(corpus: Path, out: Path, min_words: int) -> int:
         kept_w = rej_w = None
         for batch in pq.ParquetFile(path).iter_batches(batch_size=2048):
             table = pa.Table.from_batches([batch])
-            words = pc.list_value_length(pc.utf8_split_whitespace(table["text"]))
+            words = count_words(table["text"].combine_chunks())
             mask = pc.greater_equal(words, min_words)
             kept, rejected = table.filter(mask), table.filter(pc.invert(mask))
             if kept_w is None:

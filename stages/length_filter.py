@@ -35,22 +35,32 @@ class LengthFilter(Stage):
         return ("n_words",)
 
     def process(self, table: pa.Table) -> StageOutput:
-        text = pc.fill_null(table["text"], "")
-        words = pc.list_value_length(pc.utf8_split_whitespace(text)).cast(pa.int64())
-        chars = pc.utf8_length(text).cast(pa.int64())
-        reasons = pa.nulls(table.num_rows, pa.string())
-        # Later checks only fill rows no earlier check rejected, so the first failing bound wins.
         cfg = self.config
-        for measure, values, bound, too in (
-            ("words", words, cfg.min_words, "too_short"),
-            ("words", words, cfg.max_words, "too_long"),
-            ("chars", chars, cfg.min_chars, "too_short"),
-            ("chars", chars, cfg.max_chars, "too_long"),
-        ):
+        text = pc.fill_null(table["text"].combine_chunks(), "")
+        words = count_words(text)
+        measures = {"words": words}
+        if cfg.min_chars is not None or cfg.max_chars is not None:
+            measures["chars"] = pc.utf8_length(text).cast(pa.int64())
+        reasons = pa.nulls(table.num_rows, pa.string())
+        # The first failing bound names the reason; strings are built only for failing rows.
+        for measure, bound, too in (("words", cfg.min_words, "too_short"),
+                                    ("words", cfg.max_words, "too_long"),
+                                    ("chars", cfg.min_chars, "too_short"),
+                                    ("chars", cfg.max_chars, "too_long")):
             if bound is None:
                 continue
+            values = measures[measure]
             failed = pc.less(values, bound) if too == "too_short" else pc.greater(values, bound)
-            reason = pc.binary_join_element_wise(
-                f"{too}:{measure}=", values.cast(pa.string()), "")
-            reasons = pc.if_else(pc.and_(failed, pc.is_null(reasons)), reason, reasons)
+            failed = pc.and_(failed, pc.is_null(reasons))
+            if pc.any(failed).as_py():
+                text_of = pc.binary_join_element_wise(f"{too}:{measure}=",
+                                                      values.filter(failed).cast(pa.string()), "")
+                reasons = pc.replace_with_mask(reasons, failed, text_of)
         return StageOutput(with_column(table, "n_words", words), reasons)
+
+
+def count_words(text: pa.Array) -> pa.Array:
+    """Whitespace-separated words per string (Arrow's split yields empty edge tokens)."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    tokens = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).cast(pa.int64())
+    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), 0, tokens)

@@ -139,7 +139,7 @@ def normalize(table: pa.Table, input_spec, content: str, rel_name: str,
     source = pc.binary_join_element_wise(pa.scalar(rel_name), row_keys.cast(pa.string()), "#")
     columns = {}
     if "id" in table.column_names:
-        given = table["id"].cast(pa.string())
+        given = table["id"].combine_chunks().cast(pa.string())
         missing = pc.is_null(given)
         columns["id"] = given if not pc.any(missing).as_py() else pc.replace_with_mask(
             given, missing, _hash_ids(source.filter(missing)))
