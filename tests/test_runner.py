@@ -260,3 +260,28 @@ stages: [{test_banned_words: {}}]
     reasons = sorted(r for f in (tmp_path / "out" / "rejected").glob("*.parquet")
                      for r in pq.read_table(f)["reason"].to_pylist())
     assert reasons == ["banned:bridge", "banned:ferry"]
+
+
+def test_cli_run_prints_progress_lines_and_report_rebuilds(tmp_path):
+    for part in range(2):
+        write_jsonl(tmp_path / "in" / f"p{part}.jsonl", corpus_rows(50, part * 50))
+    spec_path = job_spec(tmp_path, "in/*.jsonl", "jsonl")
+    result = subprocess.run([sys.executable, "-m", "pipeline", "run", str(spec_path)],
+                            capture_output=True, text=True, timeout=180, cwd=ROOT,
+                            env=dict(os.environ, PIPELINE_PROGRESS_INTERVAL="0"))
+    assert result.returncode == 0, result.stderr
+    assert "[progress] segment 0 (length_filter): shards 2/2" in result.stderr
+    assert "[progress]   1. length_filter: in=100 out=80" in result.stderr
+    assert "length_filter    in        100  kept         80  rejected         20" in result.stdout
+
+    report = tmp_path / "out" / "report"
+    for path in report.iterdir():
+        path.unlink()
+    result = run_cli("report", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    assert [(f["stage"], f["in"], f["kept"]) for f in summary["funnel"]] == [
+        ("read", 100, 100), ("length_filter", 100, 80)]
+    assert summary["columns"]["n_words"]["kind"] == "histogram"
+    assert "Why documents were rejected" in (report / "index.html").read_text()
+    assert run_cli("report", str(tmp_path / "missing")).returncode == 1
