@@ -118,6 +118,7 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
             alive = [s for s in alive if s not in failures]
     finally:
         display.close()
+        ray.kill(display.actor)
     failed = [dict(failures[s], shard=s) for s in sorted(failures)]
     summary = write_report(spec.output.path)
     result = JobResult(spec.output.path, len(names), failed, summary["funnel"],
@@ -157,8 +158,10 @@ def _prepare_output(layout: JobLayout, spec: Spec, overwrite: bool) -> None:
 
 
 def _fingerprint(spec: Spec) -> str:
+    # What decides the output; where it goes and how much may fail do not.
     resolved = spec.resolved()
-    resolved.pop("output")
+    for key in ("output", "errors", "resources"):
+        resolved.pop(key)
     resolved["input_files"] = spec.input_files
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
