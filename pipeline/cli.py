@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="(re)build report/ for a job output folder")
     report.add_argument("output")
 
+    sub.add_parser("train-classifier", add_help=False,
+                   help="train a fastText quality classifier (see --help)")
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train-classifier"]:  # its own argparse, shared with `python -m`
+        from pipeline.train_classifier import main as train_main
+        return train_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         return {"run": _run, "validate": _validate, "stages": _stages,

@@ -50,9 +50,12 @@ def one_line_str(text: str) -> str:
     return text.replace("\n", " ")
 
 
-def has_content(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """True where a text has at least one character that is not whitespace."""
-    return pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
+def has_content(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a text has at least one character that is not whitespace (null: False)."""
+    found = pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def predict(model, texts: Sequence[str], k: int = 1) -> tuple[list[list[str]], list[np.ndarray]]:

