@@ -38,10 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train-classifier"]:  # its own argparse, shared with `python -m`
         from pipeline.train_classifier import main as train_main
         return train_main(argv[1:])
+    decontam = sub.add_parser("decontam-report",
+                              help="benchmark items the decontam stage found in a job's output")
+    decontam.add_argument("output")
+    decontam.add_argument("--top", type=int, default=10)
+    decontam.add_argument("--json", action="store_true")
+
     args = parser.parse_args(argv)
     try:
-        return {"run": _run, "validate": _validate, "stages": _stages,
-                "report": _report}[args.command](args)
+        return {"run": _run, "validate": _validate, "stages": _stages, "report": _report,
+                "decontam-report": _decontam_report}[args.command](args)
     except SpecError as exc:
         print(f"error: invalid spec\n{exc}", file=sys.stderr)
         return 2
@@ -132,6 +138,12 @@ def _report(args) -> int:
     print(json.dumps({"docs": summary["docs"], "funnel": summary["funnel"]}, indent=1))
     print(f"report: {args.output}/report/index.html")
     return 0
+
+
+def _decontam_report(args) -> int:
+    from pipeline.decontam_report import main as report_main
+
+    return report_main([args.output, "--top", str(args.top)] + (["--json"] if args.json else []))
 
 
 if __name__ == "__main__":

@@ -201,12 +201,10 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
         cluster_cpus() / options["num_cpus"]
     pool_size = max(1, min(len(todo), int(slots)))
     progress_name = ray.get(display.actor.name.remote())
-    # Shared state each stage prepares once (an index, a table); wrapped in a list so Ray
-    # hands the worker the reference rather than resolving it in the constructor call.
-    prepared = {step.index: [ray.put(value)] for step in segment.all_steps
-                if (value := step.stage.prepare()) is not None}
+    shared = _prepare_shared_state(segment)
+    shared_name = ray.get(shared.name.remote())
     workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name,
-                                                     prepared) for _ in range(pool_size)]
+                                                     shared_name) for _ in range(pool_size)]
     queue = deque(todo)
     running: dict[Any, tuple[str, int]] = {}
     load = [0] * pool_size
@@ -231,9 +229,37 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
             display.set_phase(label, done, total)
             display.refresh()
     finally:
-        for worker in workers:
+        for worker in workers + [shared]:
             ray.kill(worker)
     return results
+
+
+@ray.remote(num_cpus=0)
+class SharedState:
+    """Holds references to what stages prepared on the driver. Workers fetch them by the
+    actor's name, so a restarted worker finds them again, and nothing large rides in actor
+    constructor arguments (ray-project/ray#53727)."""
+
+    def __init__(self, refs: dict[int, list]):
+        self.refs = refs  # refs wrapped in lists, so Ray does not resolve them here
+
+    def name(self) -> str:
+        return ray.get_runtime_context().get_actor_name()
+
+    def get(self) -> dict[int, list]:
+        return self.refs
+
+
+def _prepare_shared_state(segment: Segment):
+    refs = {}
+    for step in segment.all_steps:
+        try:
+            value = step.stage.prepare()
+        except Exception as exc:
+            raise JobError(f"stage {step.name!r} could not prepare: {exc}") from None
+        if value is not None:
+            refs[step.index] = [ray.put(value)]
+    return SharedState.options(name=f"shared-{uuid.uuid4().hex}").remote(refs)
 
 
 @ray.remote
@@ -241,11 +267,12 @@ class ShardWorker:
     """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
 
     def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str,
-                 prepared: dict[int, list] | None = None):
-        # The progress actor is looked up by name: a handle passed as an argument would pin
-        # the constructor arguments in the object store (ray-project/ray#53727).
+                 shared_state: str):
+        # Actors are looked up by name: handles passed as arguments would pin the
+        # constructor arguments in the object store (ray-project/ray#53727).
         progress = ray.get_actor(progress_actor)
-        shared = {index: ray.get(ref[0]) for index, ref in (prepared or {}).items()}
+        refs = ray.get(ray.get_actor(shared_state).get.remote())
+        shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
         self.processor = ShardProcessor(spec, segment_index, final,
                                         lambda stage, n, k: progress.add.remote(stage, n, k),
                                         shared)
@@ -347,6 +374,10 @@ class ShardProcessor:
             return table
         started = time.perf_counter()
         out = fn(table)
+        if out.table.num_rows < table.num_rows:
+            raise RuntimeError(f"stage {step.name!r} returned {out.table.num_rows} rows for "
+                               f"{table.num_rows}: a stage rejects rows with a reason, it "
+                               "never deletes them")
         if out.reasons is None:
             kept = out.table
         else:

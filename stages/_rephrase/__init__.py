@@ -1,0 +1,1 @@
+"""Private helpers of the `rephrase` stage: prompts, chunking, post-checks and engines."""
