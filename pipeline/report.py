@@ -47,6 +47,8 @@ def build_summary(output: str) -> dict:
         "reasons": _reasons(con, rejected),
         "columns": {},
         "failures": [{"shard": f["shard"], "error": f["error"]} for f in failures],
+        "global_stages": [layout.read_json(p) for p in
+                          sorted(layout.fs.glob(layout.path("manifests", "global-*.json")))],
     }
     if data:
         summary["columns"] = _column_summaries(con, data)
@@ -139,6 +141,11 @@ def render_html(summary: dict) -> str:
             parts += [f"<h2>{html.escape(name)} (kept documents)</h2>",
                       _bars([(f"{b['lo']:.3g} - {b['hi']:.3g}", b["docs"]) for b in col["bins"]],
                             "#5b8def")]
+    for stage in summary.get("global_stages", []):
+        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in stage["stats"].items())
+        parts.append(f"<h2>{html.escape(stage['stage'])} (step {stage['step'] + 1})</h2>"
+                     f"<table>{rows}</table>")
     if summary["failures"]:
         parts.append("<h2>Failed shards</h2><ul>" + "".join(
             f"<li><code>{html.escape(f['shard'])}</code> {html.escape(f['error'])}</li>"

@@ -35,7 +35,6 @@ from pipeline.io.layout import JobLayout, shard_name
 from pipeline.io.shard_writer import ShardWriter
 from pipeline.progress import ProgressActor, ProgressDisplay
 from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
-from pipeline.report import write_report
 from pipeline.spec import Spec, StageStep
 
 READ_STAGE = "read"
@@ -103,12 +102,13 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
     try:
         for segment in segments:
             final = segment is segments[-1]
+            global_dir = _global_work_dir(layout, segment, alive)
             if segment.global_step is not None and not set(alive) <= finished:
-                _run_global(layout, spec, segment, alive, display)
+                _run_global(layout, segment, alive, global_dir, display)
             todo = [s for s in alive if s not in finished and not layout.exists(
                 layout.unit(segment.index, s, final)[2])]
             results = _run_segment(layout, spec, segment, final, todo, shards, display,
-                                   done=len(alive) - len(todo))
+                                   done=len(alive) - len(todo), global_dir=global_dir)
             for shard, result in results.items():
                 if result["status"] != "ok":
                     failures[shard] = result
@@ -120,6 +120,7 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
         display.close()
         ray.kill(display.actor)
     failed = [dict(failures[s], shard=s) for s in sorted(failures)]
+    from pipeline.report import write_report  # driver only: keeps duckdb out of workers
     summary = write_report(spec.output.path)
     result = JobResult(spec.output.path, len(names), failed, summary["funnel"],
                        time.monotonic() - started, skipped=len(finished))
@@ -190,7 +191,8 @@ def _worker_options(segment: Segment) -> dict:
             "max_restarts": 3, "max_task_retries": 3}
 
 
-def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> dict[str, dict]:
+def _run_segment(layout, spec, segment, final, todo, shards, display, done,
+                 global_dir: str | None) -> dict[str, dict]:
     total = done + len(todo)
     label = f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})"
     display.set_phase(label, done, total)
@@ -204,7 +206,8 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done) -> d
     shared = _prepare_shared_state(segment)
     shared_name = ray.get(shared.name.remote())
     workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name,
-                                                     shared_name) for _ in range(pool_size)]
+                                                     shared_name, global_dir)
+               for _ in range(pool_size)]
     queue = deque(todo)
     running: dict[Any, tuple[str, int]] = {}
     load = [0] * pool_size
@@ -267,7 +270,7 @@ class ShardWorker:
     """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
 
     def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str,
-                 shared_state: str):
+                 shared_state: str, global_dir: str | None):
         # Actors are looked up by name: handles passed as arguments would pin the
         # constructor arguments in the object store (ray-project/ray#53727).
         progress = ray.get_actor(progress_actor)
@@ -275,7 +278,7 @@ class ShardWorker:
         shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
         self.processor = ShardProcessor(spec, segment_index, final,
                                         lambda stage, n, k: progress.add.remote(stage, n, k),
-                                        shared)
+                                        shared, global_dir)
 
     def run(self, shard: str, source: dict | None) -> dict:
         return self.processor.run(shard, source)
@@ -286,8 +289,8 @@ class ShardProcessor:
 
     def __init__(self, spec: Spec, segment_index: int, final: bool,
                  report_progress: Callable[[str, int, int], None] = lambda *a: None,
-                 prepared: dict[int, Any] | None = None):
-        self.spec, self.final = spec, final
+                 prepared: dict[int, Any] | None = None, global_dir: str | None = None):
+        self.spec, self.final, self.global_dir = spec, final, global_dir
         self.report_progress = report_progress
         self._unsent: dict[str, list[int]] = {}
         self._last_sent = 0.0
@@ -338,7 +341,7 @@ class ShardProcessor:
         step = self.segment.global_step
         if step is None:
             return None
-        work_dir = self.layout.url(self.layout.global_dir(step.index, step.name))
+        work_dir = self.layout.url(self.global_dir)
         return step, lambda table, first_row: step.stage.apply(table, shard, first_row,
                                                                     work_dir)
 
@@ -428,11 +431,11 @@ class _GlobalRun:
     """The `GlobalContext` a global stage's `plan` receives."""
 
     def __init__(self, layout: JobLayout, step: StageStep, shard_ids: list[str],
-                 previous_segment: int, display: ProgressDisplay):
+                 previous_segment: int, work_dir: str, display: ProgressDisplay):
         self.layout, self.step, self.display = layout, step, display
         self.shard_ids = list(shard_ids)
         self._previous = previous_segment
-        self._dir = layout.global_dir(step.index, step.name)
+        self._dir = work_dir
         layout.fs.makedirs(self._dir, exist_ok=True)
         self.work_dir = layout.url(self._dir)
 
@@ -471,9 +474,23 @@ def _call(fn, item):
     return fn(item)
 
 
-def _run_global(layout, spec, segment, alive, display) -> None:
+def _global_work_dir(layout: JobLayout, segment: Segment, shards: list[str]) -> str | None:
+    """Scratch folder of a global stage, keyed by the shards it sees: if that set changes
+    between runs (a failed shard now reads), committed phase results are not reused."""
     step = segment.global_step
-    step.stage.plan(_GlobalRun(layout, step, alive, segment.index - 1, display))
+    if step is None:
+        return None
+    key = hashlib.sha256(",".join(shards).encode()).hexdigest()[:12]
+    return posixpath.join(layout.global_dir(step.index, step.name), key)
+
+
+def _run_global(layout, segment, alive, work_dir, display) -> None:
+    step = segment.global_step
+    stats = step.stage.plan(_GlobalRun(layout, step, alive, segment.index - 1, work_dir,
+                                       display))
+    if stats:  # what the stage decided overall (pairs, clusters, ...), kept for the report
+        layout.write_json(layout.path("manifests", f"global-{step.index:02d}-{step.name}.json"),
+                          {"stage": step.name, "step": step.index, "stats": stats})
 
 
 # -- summaries ---------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ class GlobalStage(Stage):
 
     is_global: ClassVar[bool] = True
 
-    def plan(self, ctx: GlobalContext) -> None:  # pragma: no cover - abstract
-        """Run the global phases; leave per-shard decisions under `ctx.work_dir`."""
+    def plan(self, ctx: GlobalContext) -> dict | None:  # pragma: no cover - abstract
+        """Run the global phases; leave per-shard decisions under `ctx.work_dir`. May return
+        a small JSON-able dict of statistics, which the job report shows."""
         raise NotImplementedError
 
     def apply(self, table: pa.Table, shard_id: str, first_row: int,

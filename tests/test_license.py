@@ -290,7 +290,7 @@ stages:
 """)
     run_job(load_spec(spec), progress=False)
     out = tmp_path / "out"
-    manifests = [json.loads(p.read_text()) for p in sorted((out / "manifests").glob("*.json"))]
+    manifests = [json.loads(p.read_text()) for p in sorted((out / "manifests").glob("part-*.json"))]
     assert len(manifests) == 2
     for manifest in manifests:
         for stage in manifest["stages"]:

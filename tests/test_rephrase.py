@@ -69,7 +69,7 @@ def rows(out: Path, folder: str) -> list[dict]:
 
 
 def stage_entries(out: Path, name: str = "rephrase") -> list[dict]:
-    return [s for p in sorted((out / "manifests").glob("*.json"))
+    return [s for p in sorted((out / "manifests").glob("part-*.json"))
             for s in json.loads(p.read_text())["stages"] if s["stage"] == name]
 
 
