@@ -34,10 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("train-classifier", add_help=False,
                    help="train a fastText quality classifier (see --help)")
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train-classifier"]:  # its own argparse, shared with `python -m`
+    sub.add_parser("serve", add_help=False,
+                   help="start the control plane: REST API, job store, web dashboard "
+                        "(`pipeline serve --help` lists its options)")
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # These two parse their own options (shared with `python -m pipeline.<module>`).
+    if argv[:1] == ["train-classifier"]:
         from pipeline.train_classifier import main as train_main
         return train_main(argv[1:])
+    if argv[:1] == ["serve"]:
+        from pipeline.api.server import main as serve_main
+        return serve_main(argv[1:])
     decontam = sub.add_parser("decontam-report",
                               help="benchmark items the decontam stage found in a job's output")
     decontam.add_argument("output")

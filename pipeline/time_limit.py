@@ -28,8 +28,9 @@ _log = logging.getLogger(__name__)
 _warned_off_main_thread = False
 
 
-class TimeLimitExceeded(Exception):
-    """The guarded call used more CPU seconds than allowed."""
+class TimeLimitExceeded(BaseException):
+    """The guarded call used more CPU seconds than allowed. A BaseException, like
+    KeyboardInterrupt, so that a library's `except Exception:` cannot swallow it."""
 
 
 def _on_timer(signum, frame):

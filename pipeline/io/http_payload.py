@@ -43,9 +43,9 @@ def parse_http_response(block: bytes, max_body_bytes: int) -> HttpResponse:
     try:
         head = _HTTP_PARSER.parse(stream)
     except (EOFError, ValueError, IndexError) as exc:
-        raise BadHttpPayload("no_http_header") from exc
+        raise BadHttpPayload("corrupt_record:no_http_header") from exc
     if not head.protocol.upper().startswith("HTTP/"):
-        raise BadHttpPayload("no_http_header")
+        raise BadHttpPayload("corrupt_record:no_http_header")
     try:
         status = int(head.get_statuscode())
     except (TypeError, ValueError):
@@ -67,7 +67,7 @@ def parse_http_response(block: bytes, max_body_bytes: int) -> HttpResponse:
             parts.append(part)
             size += len(part)
     except Exception as exc:  # zlib/brotli errors after a good start: the body is damaged
-        raise BadHttpPayload(f"bad_content_encoding:{encoding}") from exc
+        raise BadHttpPayload(f"bad_content_encoding:{encoding or 'chunked'}") from exc
     body = b"".join(parts)
     return HttpResponse(status, mime, charset, body[:max_body_bytes], size > max_body_bytes)
 

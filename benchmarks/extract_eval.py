@@ -1,0 +1,273 @@
+"""Extraction quality and throughput: the `extract` stage through `pipeline run` vs direct
+library calls, on real pages with ground truth, in one invocation.
+
+For each engine (trafilatura, resiliparse, auto) the eval pages go into a WARC, through the
+real runner (`run_job`, WARC reader -> extract, 2 workers on 2 CPUs), and the texts that come
+out are scored. Beside them: a single-process loop calling the libraries directly on the same
+pages (trafilatura.extract() with its defaults; resiliparse's extract_plain_text with
+main_content=True), scored the same way. Scores are defined in _extraction_pages.py.
+
+Timing: the pages are written `--copies` times so that the job runs long enough for its
+start-up (actors, imports) to matter as little as it would on a real crawl; Ray itself is
+started before the clock starts. docs/s of a job = documents / wall time of `run_job`.
+Because wall time on a machine shared with other work says as much about the neighbours as
+about us, three more figures: the direct loops' speed per CPU-second (their speed with a core
+to themselves, the harder baseline for the ratio), the same loop in 2 plain forked processes
+(the ceiling for any framework on this machine, measured next to the pipeline), and the
+CPU the whole job (driver, Ray, workers) spends per document against the direct loop's.
+
+    python benchmarks/extract_eval.py [DIR] [--copies 4] [--engines trafilatura,resiliparse,auto]
+
+DIR defaults to $CURATION_EVAL_DIR or ../shared/eval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from _extraction_pages import load_pages, page_of, score, write_warc  # noqa: E402
+
+from pipeline.ray_env import ensure_ray  # noqa: E402
+from pipeline.runner import run_job  # noqa: E402
+from pipeline.spec import parse_spec  # noqa: E402
+from stages.extract import Extract, ExtractConfig  # noqa: E402
+
+SETS = ("mozilla-readability", "trafilatura-eval")
+WORKERS = 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", nargs="?", default=os.environ.get(
+        "CURATION_EVAL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "eval")))
+    parser.add_argument("--copies", type=int, default=4,
+                        help="times each page is written for the timed pipeline runs")
+    parser.add_argument("--engines", default="trafilatura,resiliparse,auto")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+
+    pages = load_pages(Path(args.dir))
+    counts = {s: sum(p.set == s for p in pages) for s in SETS}
+    print(f"pages: {counts['mozilla-readability']} mozilla-readability (readerable, token "
+          f"P/R/F1 averaged over pages), {counts['trafilatura-eval']} trafilatura-eval "
+          f"(with/without snippets); timed runs use x{args.copies} = "
+          f"{len(pages) * args.copies} docs")
+
+    direct = {"trafilatura.extract()": _direct_trafilatura,
+              "trafilatura.extract(include_comments=False)": _direct_trafilatura_no_comments,
+              "resiliparse extract_plain_text()": _direct_resiliparse}
+    rates, cpu_rates = {}, {}
+    for label, fn in direct.items():
+        texts, seconds, cpu_seconds = _timed_loop(fn, pages)
+        rates[label], cpu_rates[label] = len(pages) / seconds, len(pages) / cpu_seconds
+        _print_quality(f"direct {label}, 1 process", pages, texts, rates[label])
+        print(f"direct {label}, 1 process: {cpu_rates[label]:.1f} docs per CPU-second "
+              "(its speed on an idle core)")
+
+    docs = len(pages) * args.copies
+    seconds, cpu_seconds = _two_processes(pages * args.copies)
+    rates["2 processes"], cpu_rates["2 processes"] = docs / seconds, docs / cpu_seconds
+    print(f"direct trafilatura.extract(include_comments=False), {WORKERS} processes, no "
+          f"framework (this machine's ceiling): {rates['2 processes']:.1f} docs/s = "
+          f"{rates['2 processes'] / rates['trafilatura.extract(include_comments=False)']:.2f}x"
+          f" one process; {cpu_rates['2 processes']:.1f} docs per CPU-second")
+    for engine in args.engines.split(","):
+        seconds = _stage_cpu_seconds(engine, pages)
+        print(f"stage engine={engine} in-process (Extract.process, 1 process): "
+              f"{len(pages) / seconds:.1f} docs per CPU-second")
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="extract-eval-"))
+    work.mkdir(parents=True, exist_ok=True)
+    warc = work / "pages.warc.gz"
+    write_warc(warc, pages, args.copies)
+    ensure_ray(WORKERS)
+    for engine in args.engines.split(","):
+        texts, seconds, stage_seconds, cpu_seconds = _pipeline_run(work, warc, engine, pages)
+        docs = len(pages) * args.copies
+        rates[engine], cpu_rates[engine] = docs / seconds, docs / cpu_seconds
+        _print_quality(f"pipeline run engine={engine}, {WORKERS} workers", pages, texts,
+                       rates[engine])
+        print(f"pipeline run engine={engine}: {cpu_rates[engine]:.1f} docs per CPU-second "
+              f"(all of the job's processes: driver, Ray, workers); job wall {seconds:.1f}s "
+              f"for {docs} docs; extract stage {1000 * stage_seconds / docs:.2f} ms/doc")
+
+    if "trafilatura" in rates:
+        single = "trafilatura.extract(include_comments=False)"
+        print(f"throughput pipeline engine=trafilatura ({WORKERS} workers) vs direct "
+              f"{single} (1 process): {rates['trafilatura']:.1f} vs {rates[single]:.1f} "
+              f"docs/s = {rates['trafilatura'] / rates[single]:.2f}x wall (aim >= 1.7x); "
+              f"vs its speed per CPU-second {cpu_rates[single]:.1f}: "
+              f"{rates['trafilatura'] / cpu_rates[single]:.2f}x")
+        print(f"throughput pipeline engine=trafilatura vs {WORKERS} plain processes (no "
+              f"framework): {rates['trafilatura']:.1f} vs {rates['2 processes']:.1f} docs/s = "
+              f"{rates['trafilatura'] / rates['2 processes']:.2f}x")
+        print(f"CPU per doc pipeline engine=trafilatura (whole job) vs {WORKERS} plain "
+              f"processes: {1000 / cpu_rates['trafilatura']:.1f} vs "
+              f"{1000 / cpu_rates['2 processes']:.1f} ms = "
+              f"{cpu_rates['2 processes'] / cpu_rates['trafilatura']:.2f}x (1.00: no overhead)")
+    for engine in ("resiliparse", "auto"):
+        if engine in rates and "trafilatura" in rates:
+            print(f"throughput pipeline engine={engine} vs engine=trafilatura: "
+                  f"{rates[engine]:.1f} vs {rates['trafilatura']:.1f} docs/s = "
+                  f"{rates[engine] / rates['trafilatura']:.2f}x wall, "
+                  f"{cpu_rates[engine] / cpu_rates['trafilatura']:.2f}x per CPU-second")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _direct_trafilatura(html: bytes) -> str | None:
+    import trafilatura
+    return trafilatura.extract(html)
+
+
+def _direct_trafilatura_no_comments(html: bytes) -> str | None:
+    """The stage's default options (comments left out), without its title and date."""
+    import trafilatura
+    return trafilatura.extract(html, include_comments=False)
+
+
+def _direct_resiliparse(html: bytes) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    return extract_plain_text(bytes_to_str(html, detect_encoding(html)), main_content=True)
+
+
+def _timed_loop(fn, pages) -> tuple[list, float, float]:
+    """(texts, wall seconds, CPU seconds). CPU seconds give the loop's speed as if it had a
+    core to itself: on a shared machine that is the baseline the pipeline must beat."""
+    fn(pages[0].html)  # imports and lazy initialisation outside the clock
+    started, cpu_started = time.perf_counter(), time.process_time()
+    texts = [fn(page.html) for page in pages]
+    return texts, time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def _two_processes(pages) -> tuple[float, float]:
+    """(wall, CPU seconds) for WORKERS forked processes, each running the direct loop on its
+    share of the pages: what perfect parallelism without any framework gives here."""
+    global _SHARED
+    _SHARED = [page.html for page in pages]  # forked children inherit it, nothing is copied
+    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+        pool.map(_extract_share, [-1] * WORKERS)  # start and warm up outside the clock
+        meter = _CpuMeter()
+        started = time.perf_counter()
+        with meter:
+            pool.map(_extract_share, range(WORKERS))
+        return time.perf_counter() - started, meter.seconds
+
+
+_SHARED: list[bytes] = []
+
+
+def _extract_share(index: int) -> int:
+    share = _SHARED[index::WORKERS] if index >= 0 else _SHARED[:1]
+    for html in share:
+        _direct_trafilatura_no_comments(html)
+    return len(share)
+
+
+def _stage_cpu_seconds(engine: str, pages) -> float:
+    """CPU seconds of the stage's own batch function on the pages (no Ray, no I/O)."""
+    stage = Extract(ExtractConfig(engine=engine))
+    stage.setup()
+    table = pa.table({"html": pa.array([page.html for page in pages], pa.binary())})
+    stage.process(table.slice(0, 1))
+    started = time.process_time()
+    stage.process(table)
+    return time.process_time() - started
+
+
+def _pipeline_run(work: Path, warc: Path, engine: str, pages):
+    out = work / f"out-{engine}"
+    shutil.rmtree(out, ignore_errors=True)
+    spec = parse_spec(f"""
+name: extract-eval-{engine}
+input: {{format: warc, paths: ["{warc}"], shard_bytes: {max(1, warc.stat().st_size // 16)}}}
+output: {{path: "{out}"}}
+stages:
+  - extract: {{engine: {engine}}}
+resources: {{cpus: {WORKERS}}}
+""")
+    meter = _CpuMeter()
+    started = time.perf_counter()
+    with meter:
+        result = run_job(spec, progress=False)
+    seconds = time.perf_counter() - started
+    texts: list[str | None] = [None] * len(pages)
+    for part in sorted((out / "data").glob("part-*.parquet")):
+        if "text" not in pq.read_schema(part).names:
+            continue  # a shard whose byte range held no record start
+        table = pq.read_table(part, columns=["id", "text"])
+        for record_id, text in zip(table["id"].to_pylist(), table["text"].to_pylist()):
+            copy, index = page_of(record_id)
+            if copy == 0:
+                texts[index] = text
+    stage = next(s for s in result.stages if s["stage"] == "extract")
+    return texts, seconds, stage["seconds"], meter.seconds
+
+
+class _CpuMeter:
+    """CPU seconds used by this process and all its descendants (Ray's node processes and
+    workers, which it started) while the block runs; sampled, since workers exit at the
+    end of a job and take their counters with them."""
+
+    def __enter__(self):
+        self._me = psutil.Process()
+        self._start = {p.pid: _cpu(p) for p in self._processes()}
+        self._last = dict(self._start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._read()
+        self.seconds = sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items())
+
+    def _processes(self):
+        return [self._me] + self._me.children(recursive=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.1):
+            self._read()
+
+    def _read(self):
+        for process in self._processes():
+            try:
+                self._last[process.pid] = _cpu(process)
+            except psutil.Error:
+                pass
+
+
+def _cpu(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _print_quality(label: str, pages, texts, rate: float) -> None:
+    for name in SETS:
+        chosen = [(p, t) for p, t in zip(pages, texts) if p.set == name]
+        precision, recall, f1 = score([p for p, _ in chosen], [t for _, t in chosen])
+        print(f"{label}: {name} P {precision:.3f} R {recall:.3f} F1 {f1:.3f}")
+    print(f"{label}: {rate:.1f} docs/s")
+
+
+if __name__ == "__main__":
+    main()

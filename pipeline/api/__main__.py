@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.api.server import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""The extraction engines behind `extract`: one callable per engine, (HTML text, url) ->
+Extracted.
+
+The two constants below come from the evaluation pages (benchmarks/extract_eval.py):
+- resiliparse with `comments=False, alt_texts=False` is ~10x faster than trafilatura and
+  as accurate on Mozilla Readability's article pages, but keeps more boilerplate at the end
+  of pages ("related articles", tag lists, copyright lines) on trafilatura's evaluation set;
+  cutting the short lines after the last long one removes much of it (F1 0.845 -> 0.880
+  there, 0.928 -> 0.949 on Readability's pages);
+- where its main-content text is short, resiliparse has usually missed the article, and
+  trafilatura recovers it (`auto`: a few percent of pages take the slow path).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+
+# auto: fall back to trafilatura below this many words of resiliparse main content
+AUTO_FALLBACK_MIN_WORDS = 50
+# auto/resiliparse: trailing lines shorter than this (after the last line at least this long)
+# are page furniture far more often than article text ("Share", "Tags: ...", copyright).
+TAIL_LINE_MIN_WORDS = 15
+
+
+@dataclass
+class Extracted:
+    text: str | None
+    title: str | None = None
+    date: str | None = None
+
+
+class TrafilaturaEngine:
+    """trafilatura's `bare_extraction` with options fixed once per worker.
+
+    Title and date: trafilatura's `with_metadata` also extracts author, site name, tags and
+    more, which cost about 40% on top of the text; here the page is parsed once, the text
+    extracted from it, then only its title (trafilatura's title rules) and date (htmldate,
+    quick search) are looked up on the same tree.
+    """
+
+    def __init__(self, *, markdown: bool, favor: str, comments: bool, tables: bool,
+                 metadata: bool):
+        import trafilatura
+        from htmldate import find_date
+        from trafilatura.metadata import extract_title
+        from trafilatura.settings import Extractor
+        from trafilatura.utils import load_html
+
+        # trafilatura logs every page it discards; the rejected rows already say so
+        for logger in ("trafilatura", "htmldate", "courlan", "justext"):
+            logging.getLogger(logger).setLevel(logging.CRITICAL)
+        self._bare_extraction, self._load_html = trafilatura.bare_extraction, load_html
+        self._title, self._date = extract_title, find_date
+        self._extractor = Extractor
+        self._comments, self._metadata = comments, metadata
+        self._options = dict(output_format="python", formatting=markdown,
+                             precision=favor == "precision", recall=favor == "recall",
+                             comments=comments, tables=tables)
+
+    def __call__(self, html: str, url: str | None) -> Extracted:
+        tree = self._load_html(html)
+        if tree is None:
+            return Extracted(None)
+        # bare_extraction works on its own copy of the tree, so it stays intact for metadata
+        document = self._bare_extraction(tree, options=self._extractor(url=url, **self._options))
+        if document is None:
+            return Extracted(None)
+        text = document.text or ""
+        if self._comments and document.comments:
+            text = f"{text}\n{document.comments}".strip()
+        title = date = None
+        if self._metadata:
+            title = self._title(tree)
+            date = self._date(tree, extensive_search=False, original_date=True)
+        # what trafilatura.extract() does to its output, so both give the same text
+        return Extracted(unicodedata.normalize("NFC", text), title, date)
+
+
+class ResiliparseEngine:
+    """resiliparse's main-content heuristics on its lexbor DOM; no date."""
+
+    def __init__(self, *, comments: bool, metadata: bool):
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.html import HTMLTree
+
+        self._parse, self._extract = HTMLTree.parse, extract_plain_text
+        self._comments, self._metadata = comments, metadata
+
+    def __call__(self, html: str, url: str | None) -> Extracted:
+        tree = self._parse(html)
+        text = self._extract(tree, main_content=True, preserve_formatting=True,
+                             comments=self._comments, alt_texts=False, list_bullets=True)
+        title = ((tree.title or "").strip() or None) if self._metadata else None
+        return Extracted(trim_short_tail(text, TAIL_LINE_MIN_WORDS), title)
+
+
+class AutoEngine:
+    """resiliparse first; trafilatura for the pages where that found little text."""
+
+    def __init__(self, fast: ResiliparseEngine, careful: TrafilaturaEngine, min_words: int):
+        self._fast, self._careful, self._min_words = fast, careful, min_words
+
+    def __call__(self, html: str, url: str | None) -> Extracted:
+        quick = self._fast(html, url)
+        if quick.text and len(quick.text.split()) >= self._min_words:
+            return quick
+        careful = self._careful(html, url)
+        return careful if careful.text and careful.text.strip() else quick
+
+
+def trim_short_tail(text: str, min_words: int) -> str:
+    """Drop the lines after the last line of at least `min_words` words."""
+    lines = text.split("\n")
+    for last in range(len(lines) - 1, -1, -1):
+        if len(lines[last].split()) >= min_words:
+            return "\n".join(lines[:last + 1])
+    return text
