@@ -11,6 +11,7 @@ grows 10x.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import sys
@@ -82,6 +83,27 @@ def baseline(corpus: Path, out: Path, min_words: int) -> int:
     return docs
 
 
+def _baseline_part(args) -> int:
+    files, out, min_words = args
+    docs = 0
+    for path in files:
+        folder = Path(out) / path.stem
+        single = folder / "in"
+        single.mkdir(parents=True, exist_ok=True)
+        (single / path.name).symlink_to(path)
+        docs += baseline(single, folder, min_words)
+    return docs
+
+
+def baseline_processes(corpus: Path, out: Path, min_words: int, processes: int) -> int:
+    """The hand-written loop in `processes` plain processes, files split between them: what
+    this machine can do with no framework at all (its parallel ceiling for this work)."""
+    files = sorted(corpus.glob("*.parquet"))
+    parts = [(files[i::processes], str(out), min_words) for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return sum(pool.map(_baseline_part, parts))
+
+
 class PeakWorkerMemory:
     """Samples the summed RSS of Ray worker processes (`ray::*`) every 50 ms."""
 
@@ -112,7 +134,7 @@ class PeakWorkerMemory:
 def run_runner(corpus: Path, out: Path, min_words: int) -> tuple[float, int]:
     spec = parse_spec(f"""
 name: bench
-input: {{format: parquet, paths: ["{corpus}/*.parquet"], shard_rows: {ROWS_PER_FILE // 2}}}
+input: {{format: parquet, paths: ["{corpus}/*.parquet"]}}  # default shards: 50k rows
 output: {{path: "{out}"}}
 stages:
   - length_filter: {{min_words: {min_words}, max_words: null}}
@@ -137,7 +159,8 @@ def main() -> None:
     started = time.perf_counter()
     ensure_ray()
     ray_start = time.perf_counter() - started
-    print(f"cores: {os.cpu_count()}  ray start-up: {ray_start:.2f} s")
+    cores = os.cpu_count()
+    print(f"cores: {cores}  ray start-up: {ray_start:.2f} s")
     results = []
     for docs in sizes:
         corpus = work / f"corpus-{docs}"
@@ -146,12 +169,18 @@ def main() -> None:
         t0 = time.perf_counter()
         baseline(corpus, work / f"baseline-{docs}", min_words)
         base_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        baseline_processes(corpus, work / f"baseline{cores}-{docs}", min_words, cores)
+        ceiling_s = time.perf_counter() - t0
         run_s, peak = run_runner(corpus, work / f"runner-{docs}", min_words)
         results.append((docs, base_s, run_s, peak))
         print(f"docs={docs:>9,} ({mb:,.0f} MB parquet)  baseline loop: {docs / base_s:>9,.0f} "
               f"docs/s  runner: {docs / run_s:>9,.0f} docs/s  ratio: {base_s / run_s:.2f}x  "
               f"(with ray start-up: {base_s / (run_s + ray_start):.2f}x)  "
               f"runner worker peak RSS: {peak / 2**20:,.0f} MiB")
+        print(f"docs={docs:>9,}  same loop in {cores} plain processes (no framework): "
+              f"{docs / ceiling_s:>9,.0f} docs/s = {base_s / ceiling_s:.2f}x one process; "
+              f"runner / {cores} plain processes: {ceiling_s / run_s:.2f}x")
     # Break-even size with start-up counted: docs where docs/base_rate = start + docs/run_rate.
     docs, base_s, run_s, _ = results[-1]
     base_rate, run_rate = docs / base_s, docs / run_s

@@ -147,6 +147,9 @@ def _prepare_output(layout: JobLayout, spec: Spec, overwrite: bool) -> None:
         raise JobError(f"cannot write to output path {spec.output.path}: "
                        f"{exc.strerror or exc}; choose a writable output.path "
                        "(or pass --output)") from None
+    # One job owns its output folder, so temporaries found now were left by a killed run.
+    for stale in layout.fs.glob(layout.path("**", ".tmp-*")):
+        layout.fs.rm(stale)
     fingerprint = _fingerprint(spec)
     if layout.exists(layout.plan()):
         stored = layout.read_json(layout.plan()).get("fingerprint")

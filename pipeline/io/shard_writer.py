@@ -30,15 +30,6 @@ class ShardWriter:
         self._rejected: dict[str, tuple[str, _Writer]] = {}
         self.rows_kept = 0
         self.rows_rejected = 0
-        self._remove_stale_temporaries()
-
-    def _remove_stale_temporaries(self) -> None:
-        """Temporaries a killed earlier attempt at this shard left behind (a shard has one
-        writer at a time, so anything matching is stale)."""
-        for final in self.paths.values():
-            folder, name = posixpath.dirname(final), posixpath.basename(final)
-            for stale in self.fs.glob(posixpath.join(folder, f".tmp-*{name}")):
-                self.fs.rm(stale)
 
     def _tmp(self, final: str, suffix: str = "") -> str:
         folder = posixpath.dirname(final)
