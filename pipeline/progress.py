@@ -26,9 +26,6 @@ class ProgressActor:
         self.counts[stage][0] += docs_in
         self.counts[stage][1] += docs_kept
 
-    def name(self) -> str:
-        return ray.get_runtime_context().get_actor_name()
-
     def snapshot(self) -> list[tuple[str, int, int]]:
         return [(s, *self.counts[s]) for s in self.order]
 

@@ -92,7 +92,8 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
     shards = _load_or_make_plan(layout, spec)
     _check_resources(spec)
     ensure_ray(spec.resources.cpus if spec.resources.cpus != "auto" else None)
-    display = ProgressDisplay(ProgressActor.options(name=f"progress-{uuid.uuid4().hex}").remote(),
+    progress_name = f"progress-{uuid.uuid4().hex}"  # workers find the actor by this name
+    display = ProgressDisplay(ProgressActor.options(name=progress_name).remote(),
                               enabled=progress)
     names = [shard_name(i) for i in range(len(shards))]
     finished = {s for s in names if layout.exists(layout.manifest(s))}
@@ -108,7 +109,8 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
             todo = [s for s in alive if s not in finished and not layout.exists(
                 layout.unit(segment.index, s, final)[2])]
             results = _run_segment(layout, spec, segment, final, todo, shards, display,
-                                   done=len(alive) - len(todo), global_dir=global_dir)
+                                   progress_name, done=len(alive) - len(todo),
+                                   global_dir=global_dir)
             for shard, result in results.items():
                 if result["status"] != "ok":
                     failures[shard] = result
@@ -194,7 +196,7 @@ def _worker_options(segment: Segment) -> dict:
             "max_restarts": 3, "max_task_retries": 3}
 
 
-def _run_segment(layout, spec, segment, final, todo, shards, display, done,
+def _run_segment(layout, spec, segment, final, todo, shards, display, progress_name, done,
                  global_dir: str | None) -> dict[str, dict]:
     total = done + len(todo)
     label = f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})"
@@ -205,9 +207,7 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done,
     slots = cluster_gpus() / options["num_gpus"] if options["num_gpus"] else \
         cluster_cpus() / options["num_cpus"]
     pool_size = max(1, min(len(todo), int(slots)))
-    progress_name = ray.get(display.actor.name.remote())
-    shared = _prepare_shared_state(segment)
-    shared_name = ray.get(shared.name.remote())
+    shared, shared_name = _prepare_shared_state(segment)
     workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name,
                                                      shared_name, global_dir)
                for _ in range(pool_size)]
@@ -235,7 +235,7 @@ def _run_segment(layout, spec, segment, final, todo, shards, display, done,
             display.set_phase(label, done, total)
             display.refresh()
     finally:
-        for worker in workers + [shared]:
+        for worker in workers + ([shared] if shared else []):
             ray.kill(worker)
     return results
 
@@ -248,9 +248,6 @@ class SharedState:
 
     def __init__(self, refs: dict[int, list]):
         self.refs = refs  # refs wrapped in lists, so Ray does not resolve them here
-
-    def name(self) -> str:
-        return ray.get_runtime_context().get_actor_name()
 
     def get(self) -> dict[int, list]:
         return self.refs
@@ -265,7 +262,10 @@ def _prepare_shared_state(segment: Segment):
             raise JobError(f"stage {step.name!r} could not prepare: {exc}") from None
         if value is not None:
             refs[step.index] = [ray.put(value)]
-    return SharedState.options(name=f"shared-{uuid.uuid4().hex}").remote(refs)
+    if not refs:
+        return None, None
+    name = f"shared-{uuid.uuid4().hex}"  # named actors resolve as soon as they are created
+    return SharedState.options(name=name).remote(refs), name
 
 
 @ray.remote
@@ -273,11 +273,11 @@ class ShardWorker:
     """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
 
     def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str,
-                 shared_state: str, global_dir: str | None):
+                 shared_state: str | None, global_dir: str | None):
         # Actors are looked up by name: handles passed as arguments would pin the
         # constructor arguments in the object store (ray-project/ray#53727).
         progress = ray.get_actor(progress_actor)
-        refs = ray.get(ray.get_actor(shared_state).get.remote())
+        refs = ray.get(ray.get_actor(shared_state).get.remote()) if shared_state else {}
         shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
         self.processor = ShardProcessor(spec, segment_index, final,
                                         lambda stage, n, k: progress.add.remote(stage, n, k),
