@@ -43,6 +43,19 @@ def write_parquet(path: Path, rows: list[dict], row_group_size: int | None = Non
     return path
 
 
+def assert_accounting(out: Path) -> list[dict]:
+    """Every stage of every committed shard accounts for each document:
+    in + added = kept + rejected. Returns the shard manifests."""
+    manifests = [json.loads(p.read_text())
+                 for p in sorted((Path(out) / "manifests").glob("part-*.json"))]
+    assert manifests, f"no committed shards under {out}"
+    for manifest in manifests:
+        for stage in manifest["stages"]:
+            assert stage["in"] + stage.get("added", 0) == stage["kept"] + stage["rejected"], \
+                (manifest["shard"], stage)
+    return manifests
+
+
 def write_spec(path: Path, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")

@@ -17,7 +17,7 @@ from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
 from pipeline.train_classifier import TrainingDataError, is_held_out, main, train_classifier
 from stages.classify import Classify, ClassifyConfig
-from tests.conftest import write_jsonl, write_parquet, write_spec
+from tests.conftest import assert_accounting, write_jsonl, write_parquet, write_spec
 
 GOOD_SUBJECTS = ["the council", "the museum", "researchers", "the orchestra", "volunteers",
                  "the library", "engineers", "local farmers", "the committee", "students"]
@@ -183,9 +183,7 @@ stages:
 """)
     run_job(load_spec(spec), progress=False)
     out = tmp_path / "out"
-    for path in sorted((out / "manifests").glob("part-*.json")):
-        for stage in json.loads(path.read_text())["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], stage
+    assert_accounting(out)
     kept = pq.read_table(out / "data")
     rejected = pq.read_table(out / "rejected")
     assert kept.num_rows + rejected.num_rows == 60

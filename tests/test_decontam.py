@@ -17,7 +17,7 @@ from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
 from stages._ngrams import normalise, tokenize
 from stages.decontam import Decontam, DecontamConfig
-from tests.conftest import make_text, write_jsonl, write_spec
+from tests.conftest import assert_accounting, make_text, write_jsonl, write_spec
 
 ITEMS = [
     {"id": "q-river", "question": "A ferry crosses the river four times each morning and "
@@ -210,9 +210,7 @@ stages:
 """)
     run_job(load_spec(spec), progress=False)
     out = tmp_path / "out"
-    for path in sorted((out / "manifests").glob("part-*.json")):
-        for stage in json.loads(path.read_text())["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], stage
+    assert_accounting(out)
     rejected = pq.read_table(out / "rejected").to_pylist()
     assert sorted((r["id"], r["reason"]) for r in rejected) == [
         ("d3", "contaminated:toy_math"), ("d8", "contaminated:toy_code,toy_math")]

@@ -29,7 +29,7 @@ from stages._quality.gopher_quality import GopherQuality
 from stages._quality.gopher_repetition import GopherRepetition
 from stages._quality.ngrams import repetition
 from stages.quality import Quality, QualityConfig
-from tests.conftest import write_jsonl, write_spec
+from tests.conftest import assert_accounting, write_jsonl, write_spec
 
 ARTICLE = """Harbour town opens its new library
 
@@ -411,9 +411,7 @@ stages:
 """)
     result = run_job(load_spec(spec), progress=False)
     out = tmp_path / "out"
-    for path in sorted((out / "manifests").glob("part-*.json")):
-        for stage in json.loads(path.read_text())["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], stage
+    assert_accounting(out)
     kept = pq.read_table(out / "data")
     rejected = pq.read_table(out / "rejected")
     assert kept.num_rows == 12 and rejected.num_rows == 48

@@ -20,7 +20,8 @@ from pipeline.registry import register
 from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
 from pipeline.stage import Stage, StageOutput, reasons_from
-from tests.conftest import make_text, write_jsonl, write_parquet, write_spec
+from tests.conftest import (assert_accounting, make_text, write_jsonl, write_parquet,
+                            write_spec)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,9 +64,7 @@ def test_job_writes_layout_and_accounts_for_every_document(tmp_path, ray_cluster
     out = tmp_path / "out"
     assert (out / "spec.yaml").exists()
     assert len(list((out / "data").glob("part-*.parquet"))) == 3
-    for manifest in manifests(out):
-        for stage in manifest["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], stage
+    assert_accounting(out)
     kept, rejected = read_ids(out, "data"), read_ids(out, "rejected")
     assert len(kept) == 240 and len(rejected) == 60
     assert len(set(kept) | set(rejected)) == 300  # nothing lost, nothing doubled
