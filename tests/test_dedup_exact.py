@@ -72,6 +72,8 @@ def test_exact_duplicates_keep_smallest_id_across_shards(tmp_path, ray_cluster):
             assert s["in"] == s["kept"] + s["rejected"]
         assert [s["in"] for s in stages[1:]] == [s["kept"] for s in stages[:-1]]
     assert not (tmp_path / "out" / "_work" / "global").exists()  # cleaned after success
+    summary = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())
+    assert summary["docs"] == {"in": 91, "kept": len(kept), "rejected": len(rejected)}
 
 
 @pytest.mark.parametrize("partitions", [1, 4])

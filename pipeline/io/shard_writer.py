@@ -67,13 +67,14 @@ class ShardWriter:
         for path, writer in self._rejected.values():
             writer.close()
             parts.append(path)
+        rejected = self.rows_rejected
         if len(parts) == 1 and not earlier_rejected:
             self.fs.mv(parts[0], self.paths["rejected"])  # one stage rejected: already whole
-        else:
-            merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
+        else:  # earlier segments' rejections of this shard join its one rejected file
+            rejected = merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
             for path, _ in self._rejected.values():
                 self.fs.rm(path)
-        manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=self.rows_rejected,
+        manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=rejected,
                         bytes_kept=self.fs.size(self.paths["data"]))
         self.layout.write_json(self.manifest_path, manifest)
 
@@ -116,16 +117,20 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def merge_parquet(fs, parts: list[str], target: str, compression: str | None) -> None:
-    """Concatenate Parquet files whose schemas differ (union of columns), batch by batch."""
+def merge_parquet(fs, parts: list[str], target: str, compression: str | None) -> int:
+    """Concatenate Parquet files whose schemas differ (union of columns), batch by batch;
+    returns the number of rows written."""
     schemas = [pq.read_schema(fs.open(p, "rb")) for p in parts]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else \
         pa.schema([("id", pa.string()), ("stage", pa.string()), ("reason", pa.string())])
     tmp = posixpath.join(posixpath.dirname(target), f".tmp-merge-{posixpath.basename(target)}")
     fs.makedirs(posixpath.dirname(target), exist_ok=True)
+    rows = 0
     with fs.open(tmp, "wb") as out, pq.ParquetWriter(out, schema, compression=compression) as w:
         for part in parts:
             with fs.open(part, "rb") as f:
                 for batch in pq.ParquetFile(f).iter_batches():
                     w.write_table(conform(pa.Table.from_batches([batch]), schema))
+                    rows += batch.num_rows
     fs.mv(tmp, target)
+    return rows
