@@ -31,7 +31,7 @@ import ray
 
 from pipeline.io import formats
 from pipeline.io.formats import InputFileError
-from pipeline.io.layout import JobLayout, shard_name
+from pipeline.io.layout import JobLayout, open_for_arrow, shard_name
 from pipeline.io.shard_writer import ShardWriter
 from pipeline.progress import ProgressActor, ProgressDisplay
 from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
@@ -359,7 +359,7 @@ class ShardProcessor:
     def _tables(self, shard, source, counts, writer) -> Iterator[pa.Table]:
         if self.segment.index > 0:
             path = self.layout.unit(self.segment.index - 1, shard, False)[0]
-            with self.layout.fs.open(path, "rb") as f:
+            with open_for_arrow(self.layout.fs, path, "rb") as f:
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=self.spec.batch_rows):
                     yield pa.Table.from_batches([batch])
             return

@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+import pyarrow as pa
+from fsspec.implementations.local import LocalFileSystem
+
+
+def open_for_arrow(fs, path: str, mode: str):
+    """A file for pyarrow: native (no Python file object between Arrow and the disk) when
+    the path is local, an fsspec file otherwise. `mode` is "rb" or "wb"."""
+    if isinstance(fs, LocalFileSystem):
+        return pa.OSFile(path, mode)
+    return fs.open(path, mode)
 
 
 def shard_name(index: int) -> str:

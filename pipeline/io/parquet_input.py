@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.io.formats import (InputFileError, InputFormat, ReadBatch, normalize, register,
                                  relative_names)
+from pipeline.io.layout import open_for_arrow
 
 
 class ParquetOptions(BaseModel):
@@ -62,7 +63,8 @@ class ParquetInput(InputFormat):
     def read(self, input_spec, shard, content, batch_rows) -> Iterator[ReadBatch]:
         path = shard["path"]
         try:
-            handle = fsspec.open(path, "rb").open()
+            fs, local = fsspec.core.url_to_fs(path)
+            handle = open_for_arrow(fs, local, "rb")
             parquet = pq.ParquetFile(handle)
         except FileNotFoundError:
             raise InputFileError(path, "file not found") from None

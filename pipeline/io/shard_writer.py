@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io.layout import JobLayout
+from pipeline.io.layout import JobLayout, open_for_arrow
 
 
 class ShardWriter:
@@ -95,7 +95,7 @@ class _Writer:
 
     def __init__(self, fs, path: str, schema: pa.Schema, compression: str | None):
         self.schema = schema
-        self._handle = fs.open(path, "wb")
+        self._handle = open_for_arrow(fs, path, "wb")
         self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
 
     def write_table(self, table: pa.Table) -> None:
