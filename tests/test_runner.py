@@ -156,7 +156,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_cluster):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest_dir = tmp_path / "killed" / "manifests"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(manifest_dir.glob("*.json"))) < 8:
+    while time.monotonic() < deadline and len(list(manifest_dir.glob("part-*.json"))) < 8:
         time.sleep(0.02)
     # Kill the driver and everything it started (Ray's raylet, GCS and workers), as a crash
     # of the machine would, and wait until none of them can still commit a shard.
@@ -166,7 +166,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_cluster):
         child.kill()
     psutil.wait_procs(family, timeout=30)
     proc.wait()
-    before = {p.name: p.read_text() for p in manifest_dir.glob("*.json")}
+    before = {p.name: p.read_text() for p in manifest_dir.glob("part-*.json")}
     assert 8 <= len(before) < 60, "the kill must land mid-way"
 
     result = run_cli("run", str(spec_path), "--no-progress")
