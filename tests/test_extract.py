@@ -3,7 +3,6 @@ per-page CPU limit inside a Ray worker, and accounting through the real runner."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 from pipeline.runner import run_job
 from pipeline.spec import load_spec
 from stages.extract import Extract, ExtractConfig
-from tests.conftest import make_text, write_spec
+from tests.conftest import assert_accounting, make_text, write_spec
 from tests.warc_files import article, record_id, response, write_warc
 
 GERMAN = ("Die Größe der Brücke über den Fluss überraschte die Besucher, und die Bäckerei "
@@ -177,11 +176,8 @@ def test_warc_to_text_job_accounts_for_every_record(tmp_path, ray_cluster):
     result = run_job(load_spec(job(tmp_path, "web", "{engine: trafilatura}", warc)),
                      progress=False)
     out = tmp_path / "out-web"
-    manifests = [json.loads(p.read_text()) for p in sorted((out / "manifests").glob("part-*.json"))]
+    manifests = assert_accounting(out)
     assert result.shards == len(manifests) > 2 and not result.failed
-    for manifest in manifests:
-        for stage in manifest["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], (manifest, stage)
     kept = pq.read_table(out / "data").to_pylist()
     rejected = pq.read_table(out / "rejected").to_pylist()
     assert "html" not in kept[0]

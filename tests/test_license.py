@@ -3,7 +3,6 @@ domain rules, policies, and the stage end to end through the runner."""
 
 from __future__ import annotations
 
-import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +12,7 @@ from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
 from stages._license_spdx import spdx_from_text, spdx_from_url
 from stages.license import License, LicenseConfig
-from tests.conftest import write_jsonl, write_spec
+from tests.conftest import assert_accounting, write_jsonl, write_spec
 
 ARTICLE = "<article><h1>Sourdough at home</h1><p>Feed the starter twice a day.</p></article>"
 
@@ -290,11 +289,8 @@ stages:
 """)
     run_job(load_spec(spec), progress=False)
     out = tmp_path / "out"
-    manifests = [json.loads(p.read_text()) for p in sorted((out / "manifests").glob("part-*.json"))]
+    manifests = assert_accounting(out)
     assert len(manifests) == 2
-    for manifest in manifests:
-        for stage in manifest["stages"]:
-            assert stage["in"] == stage["kept"] + stage["rejected"], stage
     kept = pq.read_table(out / "data").to_pylist()
     rejected = pq.read_table(out / "rejected").to_pylist()
     assert sorted(r["license"] for r in kept) == ["CC-BY-SA-4.0"] * 3 + ["CC0-1.0"] * 3
