@@ -8,7 +8,10 @@ collects manifests; documents never pass through it.
 
 The stage list is cut into segments at global stages. Segment 0 reads the input; a global
 stage runs its phases over every shard the previous segment committed (under `_work/`),
-and the next segment applies its decisions as it streams each shard on.
+and the next segment applies its decisions as it streams each shard on. Segments are also
+cut where the resources a worker needs change (CPU stages, then a GPU stage): those run as
+separate pools at the same time, each shard moving on as soon as it is committed
+(`worker_pools.py`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from pipeline.io.shard_writer import ShardWriter
 from pipeline.progress import ProgressActor, ProgressDisplay
 from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
 from pipeline.spec import Spec, StageStep
+from pipeline.worker_pools import TASKS_PER_WORKER, Pool, run_chain
 
 READ_STAGE = "read"
-TASKS_PER_WORKER = 2  # one running, one queued, so a worker never waits for the driver
 
 
 class JobError(RuntimeError):
@@ -61,13 +64,35 @@ class Segment:
 
 
 def segments_of(spec: Spec) -> list[Segment]:
+    """Cut at each global stage, and where the resources a worker needs change (a GPU stage
+    after CPU stages), so that each kind of worker has its own pool."""
     segments = [Segment(0, None)]
     for step in spec.steps:
+        previous = segments[-1].all_steps
         if step.is_global:
             segments.append(Segment(len(segments), step))
+        elif previous and _shape(previous[-1]) != _shape(step):
+            segments.append(Segment(len(segments), None, [step]))
         else:
             segments[-1].steps.append(step)
     return segments
+
+
+def _shape(step: StageStep) -> tuple[float, float]:
+    res = step.stage.resources()
+    return res.cpus, res.gpus
+
+
+def chains_of(segments: list[Segment]) -> list[list[Segment]]:
+    """Runs of segments whose pools work at the same time: a chain starts at the input or at
+    a global stage, which needs every shard of the segment before it."""
+    chains: list[list[Segment]] = []
+    for segment in segments:
+        if segment.index == 0 or segment.global_step is not None:
+            chains.append([segment])
+        else:
+            chains[-1].append(segment)
+    return chains
 
 
 @dataclass
@@ -101,22 +126,20 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
     alive = list(names)  # shards still flowing (a failed shard stops at its segment)
     failures: dict[str, dict] = {}
     try:
-        for segment in segments:
-            final = segment is segments[-1]
-            global_dir = _global_work_dir(layout, segment, alive)
-            if segment.global_step is not None and not set(alive) <= finished:
-                _run_global(layout, segment, alive, global_dir, display)
-            todo = [s for s in alive if s not in finished and not layout.exists(
-                layout.unit(segment.index, s, final)[2])]
-            results = _run_segment(layout, spec, segment, final, todo, shards, display,
-                                   progress_name, done=len(alive) - len(todo),
-                                   global_dir=global_dir)
-            for shard, result in results.items():
+        for chain in chains_of(segments):
+            head = chain[0]
+            global_dir = _global_work_dir(layout, head, alive)
+            if head.global_step is not None and not set(alive) <= finished:
+                _run_global(layout, head, alive, global_dir, display)
+            results = _run_chain(layout, spec, chain, segments[-1], alive, finished, shards,
+                                 display, progress_name, global_dir)
+            for (segment_index, shard), result in results.items():
+                failure = layout.failure(segment_index, shard)
                 if result["status"] != "ok":
                     failures[shard] = result
-                    layout.write_json(layout.failure(segment.index, shard), result)
-                elif layout.exists(layout.failure(segment.index, shard)):
-                    layout.fs.rm(layout.failure(segment.index, shard))
+                    layout.write_json(failure, result)
+                elif layout.exists(failure):
+                    layout.fs.rm(failure)
             alive = [s for s in alive if s not in failures]
     finally:
         display.close()
@@ -196,48 +219,51 @@ def _worker_options(segment: Segment) -> dict:
             "max_restarts": 3, "max_task_retries": 3}
 
 
-def _run_segment(layout, spec, segment, final, todo, shards, display, progress_name, done,
-                 global_dir: str | None) -> dict[str, dict]:
-    total = done + len(todo)
-    label = f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})"
-    display.set_phase(label, done, total)
-    if not todo:
-        return {}
+def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[str],
+               finished: set[str], shards, display, progress_name,
+               global_dir: str | None) -> dict[tuple[int, str], dict]:
+    """Runs the chain's segments as pools working at the same time; each shard starts at the
+    first segment it has not committed (resume). Returns results by (segment, shard)."""
+    pools = [_pool(spec, segment, segment is last, progress_name,
+                   global_dir if segment is chain[0] else None) for segment in chain]
+    for shard in alive:
+        if shard in finished:
+            continue
+        for pool, segment in zip(pools, chain):
+            if not layout.exists(layout.unit(segment.index, shard, segment is last)[2]):
+                pool.queue.append(shard)
+                break
+    total = len(alive)
+    results: dict[tuple[int, str], dict] = {}
+
+    def submit(i: int, worker, shard: str):
+        source = shards[int(shard)] if chain[i].index == 0 else None
+        return worker.run.remote(shard, source)
+
+    def refresh():
+        waiting = [len(p.queue) + p.running for p in pools]
+        display.set_phase(" | ".join(p.label for p in pools), total - sum(waiting), total)
+        display.refresh()
+
+    run_chain(pools, submit, lambda i, shard, result: results.__setitem__(
+        (chain[i].index, shard), result), cluster_cpus(), cluster_gpus(), refresh)
+    return results
+
+
+def _pool(spec, segment: Segment, final: bool, progress_name: str,
+          global_dir: str | None) -> Pool:
     options = _worker_options(segment)
-    slots = cluster_gpus() / options["num_gpus"] if options["num_gpus"] else \
-        cluster_cpus() / options["num_cpus"]
-    pool_size = max(1, min(len(todo), int(slots)))
     shared, shared_name = _prepare_shared_state(segment)
-    workers = [ShardWorker.options(**options).remote(spec, segment.index, final, progress_name,
-                                                     shared_name, global_dir)
-               for _ in range(pool_size)]
-    queue = deque(todo)
-    running: dict[Any, tuple[str, int]] = {}
-    load = [0] * pool_size
-    results: dict[str, dict] = {}
-    try:
-        while queue or running:
-            for w in range(pool_size):
-                while queue and load[w] < TASKS_PER_WORKER:
-                    shard = queue.popleft()
-                    source = shards[int(shard)] if segment.index == 0 else None
-                    running[workers[w].run.remote(shard, source)] = (shard, w)
-                    load[w] += 1
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-            for ref in ready:
-                shard, w = running.pop(ref)
-                load[w] -= 1
-                try:
-                    results[shard] = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    results[shard] = {"status": "failed", "error": f"worker lost: {exc}"[:2000]}
-                done += 1
-            display.set_phase(label, done, total)
-            display.refresh()
-    finally:
+
+    def release(workers: list) -> None:
         for worker in workers + ([shared] if shared else []):
             ray.kill(worker)
-    return results
+
+    return Pool(
+        label=f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})",
+        cpus=options["num_cpus"], gpus=options["num_gpus"], release=release,
+        start_worker=lambda: ShardWorker.options(**options).remote(
+            spec, segment.index, final, progress_name, shared_name, global_dir))
 
 
 @ray.remote(num_cpus=0)

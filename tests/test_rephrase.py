@@ -28,7 +28,7 @@ from stages._rephrase.engines.transformers import TransformersEngine
 from stages._rephrase.engines.vllm import VllmOptions, llm_kwargs, sampling_kwargs
 from stages._rephrase.prompts import STYLES
 from stages.rephrase import Rephrase, RephraseConfig
-from tests.conftest import WORDS, make_text, write_jsonl, write_spec
+from tests.conftest import WORDS, assert_accounting, make_text, write_jsonl, write_spec
 from tests.tiny_lm import build_tiny_lm
 
 VOCABULARY = [" ".join(WORDS), "the a of and is . , question answer"]
@@ -413,3 +413,31 @@ def test_stage_lists_its_contract_without_options():
     assert stage.requires() == ("text", "id")
     assert stage.produces() == ("parent_id", "style", "synthetic", "rephrase_tokens")
     assert RephraseConfig.model_fields["model"].is_required()
+
+
+def test_a_stage_needing_other_resources_runs_in_its_own_pool_with_the_same_output(
+        tmp_path, ray_cluster, tiny_lm):
+    for i in range(4):
+        write_jsonl(tmp_path / "in" / f"{i}.jsonl", docs(6, offset=6 * i))
+    outputs = []
+    for out, cpus in (("split", 0.5), ("fused", 1)):
+        spec = load_spec(write_spec(tmp_path / f"{out}.yaml", f"""\
+name: pools
+input: {{format: jsonl, paths: ["in/*.jsonl"]}}
+output: {{path: {out}}}
+stages:
+  - length_filter: {{min_words: 33}}
+  - rephrase: {{engine: transformers, model: {tiny_lm}, style: qa, max_tokens: 30, seed: 3,
+               transformers: {{cpus: {cpus}}}}}
+"""))
+        # a different worker shape cuts the stage list: two pools streaming shards
+        assert [s.names for s in segments_of(spec)] == (
+            [["length_filter"], ["rephrase"]] if out == "split"
+            else [["length_filter", "rephrase"]])
+        run_job(spec, progress=False)
+        assert_accounting(tmp_path / out)
+        outputs.append([sorted(rows(tmp_path / out, folder), key=lambda r: r["id"])
+                        for folder in ("data", "rejected")])
+    assert outputs[0] == outputs[1]
+    assert {r["stage"] for r in outputs[0][1]} >= {"length_filter"}
+    assert any(r["synthetic"] for r in outputs[0][0])
