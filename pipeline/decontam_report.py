@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, bench in report["benchmarks"].items():
         print(f"  {name}: {bench['docs']:,} documents, {bench['items_hit']:,} items hit "
               f"({bench['dropped']:,} documents dropped)")
-        for item, entry in list(bench["items"].items())[:args.top]:
-            print(f"    {name}:{item:<24} {entry['docs']:>6,} docs  "
+        items = list(bench["items"].items())[:args.top]
+        width = max([len(f"{name}:{item}") for item, _ in items] + [28])
+        for item, entry in items:
+            print(f"    {f'{name}:{item}':<{width}} {entry['docs']:>6,} docs  "
                   f"e.g. {', '.join(map(str, entry['ids'][:3]))}")
     return 0
 

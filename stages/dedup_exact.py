@@ -94,17 +94,20 @@ class DedupExact(GlobalStage):
         _write_grouped(decisions, "shard", out)
         return decisions.num_rows
 
-    def plan(self, ctx: GlobalContext) -> None:
+    def plan(self, ctx: GlobalContext) -> dict:
         partitions = self.config.partitions or max(1, min(len(ctx.shard_ids),
                                                            MAX_AUTO_PARTITIONS))
         hash_dir = posixpath.join(ctx.work_dir, "hash")
         hash_files = [posixpath.join(hash_dir, f"{s}.parquet") for s in ctx.shard_ids]
-        ctx.map("hash", self._hash_shard,
+        hashed = ctx.map("hash", self._hash_shard,
                 [(s, ctx.shard_path(s), out, partitions)
                  for s, out in zip(ctx.shard_ids, hash_files)], keys=list(ctx.shard_ids))
-        ctx.map("group", self._group,
-                [(p, hash_files, posixpath.join(ctx.work_dir, "dups", f"{p:05d}.parquet"))
-                 for p in range(partitions)], keys=[f"{p:05d}" for p in range(partitions)])
+        duplicates = ctx.map(
+            "group", self._group,
+            [(p, hash_files, posixpath.join(ctx.work_dir, "dups", f"{p:05d}.parquet"))
+             for p in range(partitions)], keys=[f"{p:05d}" for p in range(partitions)])
+        return {"documents": sum(hashed), "duplicates": sum(duplicates),
+                "partitions": partitions}
 
     # -- phase 3 -------------------------------------------------------------------------------
     def apply(self, table, shard_id, first_row, work_dir) -> StageOutput:
