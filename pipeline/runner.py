@@ -39,6 +39,7 @@ from pipeline.io.shard_writer import ShardWriter
 from pipeline.progress import ProgressActor, ProgressDisplay
 from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
 from pipeline.spec import Spec, StageStep
+from pipeline.stage import with_column
 from pipeline.worker_pools import TASKS_PER_WORKER, Pool, run_chain
 
 READ_STAGE = "read"
@@ -415,9 +416,10 @@ class ShardProcessor:
         else:
             mask = pc.is_valid(out.reasons)
             kept = out.table.filter(pc.invert(mask))
-            rejected = out.table.filter(mask).append_column("reason", out.reasons.filter(mask))
+            # set, not appended: an input may carry its own `reason` column
+            rejected = with_column(out.table.filter(mask), "reason", out.reasons.filter(mask))
             for column, values in out.rejected_columns.items():
-                rejected = rejected.append_column(column, values.filter(mask))
+                rejected = with_column(rejected, column, values.filter(mask))
             writer.write_rejected(rejected, step.name, key=str(step.index))
         self._count(counts, step, table.num_rows, kept.num_rows,
                     time.perf_counter() - started, added=out.table.num_rows - table.num_rows)

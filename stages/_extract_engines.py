@@ -22,6 +22,17 @@ AUTO_FALLBACK_MIN_WORDS = 50
 # auto/resiliparse: trailing lines shorter than this (after the last line at least this long)
 # are page furniture far more often than article text ("Share", "Tags: ...", copyright).
 TAIL_LINE_MIN_WORDS = 15
+# resiliparse's main-content pass takes time quadratic in the nesting depth (100,000 nested
+# <div>s: minutes inside one C call, which the extract stage's CPU-time limit cannot
+# interrupt; 4,096: 0.15 s). Real pages stay far below (41 levels at most on trafilatura's
+# evaluation pages). Only a page with more tags than that can be that deep, so the check
+# (a CSS selector, ~1 ms on a big page) runs on the few big pages only.
+MAX_DEPTH = 4096
+_TOO_DEEP = "* > " * MAX_DEPTH + "*"  # an element with MAX_DEPTH element ancestors
+
+
+class NestingTooDeep(ValueError):
+    """The page nests elements deeper than MAX_DEPTH; rejected as extract_error."""
 
 
 @dataclass
@@ -90,6 +101,9 @@ class ResiliparseEngine:
 
     def __call__(self, html: str, url: str | None) -> Extracted:
         tree = self._parse(html)
+        if html.count("<") > MAX_DEPTH and tree.document is not None \
+                and tree.document.query_selector(_TOO_DEEP) is not None:
+            raise NestingTooDeep(f"elements nested deeper than {MAX_DEPTH}")
         text = self._extract(tree, main_content=True, preserve_formatting=True,
                              comments=self._comments, alt_texts=False, list_bullets=True)
         title = ((tree.title or "").strip() or None) if self._metadata else None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.statusandheaders import StatusAndHeadersParser
 
+from pipeline.io.charset import codec_name
+
 _HTTP_PARSER = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"],
                                       verify=False)
 _READ_CHUNK = 1 << 20
@@ -21,6 +23,7 @@ _READ_CHUNK = 1 << 20
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b",
                  b"RIFF", b"\x00\x00\x01\x00", b"wOFF", b"wOF2", b"OggS", b"ID3")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WIDE_CODECS = ("utf-16", "utf-32")
 
 
 class BadHttpPayload(ValueError):
@@ -85,11 +88,15 @@ def split_content_type(value: str | None) -> tuple[str | None, str | None]:
     return mime.strip().lower() or None, charset
 
 
-def looks_binary(body: bytes) -> bool:
-    """True for payloads that cannot be HTML: known binary signatures or NUL bytes early on."""
+def looks_binary(body: bytes, declared: str | None = None) -> bool:
+    """True for payloads that cannot be HTML: known binary signatures or NUL bytes early on.
+    `declared` is the HTTP charset: a page declared UTF-16/32 has NUL bytes in every ASCII
+    character, with or without a byte-order mark."""
     if body.startswith(_BINARY_MAGIC):
         return True
-    return not body.startswith(_UTF16_BOMS) and b"\x00" in body[:1024]
+    if body.startswith(_UTF16_BOMS) or (codec_name(declared) or "").startswith(_WIDE_CODECS):
+        return False
+    return b"\x00" in body[:1024]
 
 
 def _decomp_type(encoding: str | None) -> str | None:

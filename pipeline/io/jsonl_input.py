@@ -6,6 +6,7 @@ carrying its byte offset, so one bad line never costs the rest of the file.
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Iterator
 
@@ -65,6 +66,8 @@ class JsonlInput(InputFormat):
                 if not line:
                     break
                 here, offset = offset, offset + len(line)
+                if here == 0:  # a UTF-8 byte-order mark (Windows tools write one) is no JSON
+                    line = line.removeprefix(codecs.BOM_UTF8)
                 record, reason = _parse(line, field)
                 if reason:
                     bad.append((here, reason, line))

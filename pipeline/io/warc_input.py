@@ -126,7 +126,7 @@ def _html_document(record: Record, policy: _Policy) -> tuple[dict | None, str | 
     mime = mime or _identified_type(record) or _sniff(body)
     if mime not in policy.mimes:
         return None, f"content_type:{mime or 'none'}"
-    if looks_binary(body):
+    if looks_binary(body, declared):
         return None, "binary_payload"
     return {"html": body, "content_type": mime,
             "charset": resolve_charset(body, declared)}, None
