@@ -80,7 +80,8 @@ def _run(args) -> int:
         print(f"  {stage['stage']:<16} in {stage['in']:>10,}  kept {stage['kept']:>10,}  "
               f"rejected {stage['rejected']:>10,}")
     for failure in result.failed:
-        print(f"  failed shard {failure['shard']}: {failure['error'].splitlines()[0]}")
+        print(f"  failed shard {failure['shard']} ({failure['source']}): "
+              f"{failure['error'].splitlines()[0]}")
     print(f"report: {result.output}/report/index.html")
     return 0
 

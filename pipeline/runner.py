@@ -145,7 +145,8 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
     finally:
         display.close()
         ray.kill(display.actor)
-    failed = [dict(failures[s], shard=s) for s in sorted(failures)]
+    failed = [dict(failures[s], shard=s, source=_source_label(shards[int(s)]))
+              for s in sorted(failures)]
     from pipeline.report import write_report  # driver only: keeps duckdb out of workers
     summary = write_report(spec.output.path)
     result = JobResult(spec.output.path, len(names), failed, summary["funnel"],
@@ -525,10 +526,18 @@ def _run_global(layout, segment, alive, work_dir, display) -> None:
 
 
 # -- summaries ---------------------------------------------------------------------------------
+def _source_label(source: dict) -> str:
+    """The input file of a shard, with its part when the file was split."""
+    path = source.get("path") or source.get("name") or "?"
+    ranges = [f"{k}={source[k]}" for k in ("start", "end", "row_groups") if source.get(k)]
+    return f"{path}{' ' + ', '.join(ranges) if ranges else ''}"
+
+
 def _failure_summary(failed: list[dict], total: int, budget: float) -> str:
     lines = [f"{len(failed)} of {total} shards failed, more than the error budget "
              f"(errors.max_failed_fraction = {budget}):"]
-    lines += [f"  shard {f['shard']}: {f['error'].splitlines()[0]}" for f in failed[:20]]
+    lines += [f"  shard {f['shard']} ({f['source']}): {f['error'].splitlines()[0]}"
+              for f in failed[:20]]
     if len(failed) > 20:
         lines.append(f"  ... and {len(failed) - 20} more (see _work/failed/)")
     lines.append("Fix or remove the bad files and run the same command again: finished shards "
