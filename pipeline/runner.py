@@ -16,6 +16,7 @@ separate pools at the same time, each shard moving on as soon as it is committed
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ from pipeline.stage import with_column
 from pipeline.worker_pools import TASKS_PER_WORKER, Pool, run_chain
 
 READ_STAGE = "read"
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file too big
 
 
 class JobError(RuntimeError):
@@ -112,6 +114,13 @@ class JobResult:
 
 def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
             keep_work: bool = False) -> JobResult:
+    try:
+        return _run_job(spec, progress, overwrite, keep_work)
+    except OSError as exc:  # the driver's own writes: plan, failure records, report
+        raise JobError(_write_error(spec.output.path, exc)) from None
+
+
+def _run_job(spec: Spec, progress: bool, overwrite: bool, keep_work: bool) -> JobResult:
     started = time.monotonic()
     layout = JobLayout(spec.output.path)
     _prepare_output(layout, spec, overwrite)
@@ -154,7 +163,7 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
     if failed and len(failed) > spec.errors.max_failed_fraction * len(names):
         raise JobError(_failure_summary(failed, len(names), spec.errors.max_failed_fraction))
     if not failed and not keep_work:
-        for folder in ("segment-", "global", "failed"):
+        for folder in ("segment-", "global", "failed", "tmp"):
             for path in layout.fs.glob(layout.path("_work", f"{folder}*")):
                 layout.fs.rm(path, recursive=True)
     return result
@@ -247,8 +256,12 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
         display.set_phase(" | ".join(p.label for p in pools), total - sum(waiting), total)
         display.refresh()
 
-    run_chain(pools, submit, lambda i, shard, result: results.__setitem__(
-        (chain[i].index, shard), result), cluster_cpus(), cluster_gpus(), refresh)
+    def record(i: int, shard: str, result: dict) -> None:
+        if result.get("fatal"):
+            raise JobError(_write_error(spec.output.path, result["error"]))
+        results[(chain[i].index, shard)] = result
+
+    run_chain(pools, submit, record, cluster_cpus(), cluster_gpus(), refresh)
     return results
 
 
@@ -365,7 +378,9 @@ class ShardProcessor:
         except Exception as exc:  # a stage bug must not take the whole job down
             writer.abort()
             return {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(limit=8)}
+                    "traceback": traceback.format_exc(limit=8),
+                    # no point trying the other shards: they would fail the same way
+                    "fatal": _out_of_space(exc)}
 
     def _global_decisions(self, shard: str):
         """(name, fn(table, first_row)) applying the segment's global stage, or None."""
@@ -494,12 +509,34 @@ class _GlobalRun:
                 try:
                     results[key] = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    raise JobError(f"stage {self.step.name!r}, phase {phase!r}, unit {key}: "
-                                   f"{exc}") from None
+                    _abandon(running)
+                    raise JobError(self._unit_error(phase, key, exc)) from None
                 self.layout.write_json(markers[key], {"result": results[key]})
             self.display.set_phase(label, len(results), len(keys))
             self.display.refresh()
         return [results[k] for k in keys]
+
+
+    def _unit_error(self, phase: str, key: str, exc: ray.exceptions.RayError) -> str:
+        # the task's own exception, not Ray's wrapper with the remote traceback
+        cause = getattr(exc, "cause", None) or exc
+        if _out_of_space(cause):
+            return _write_error(self.layout.base, cause)
+        text = str(cause).splitlines()[0] if str(cause) else ""
+        return (f"stage {self.step.name!r}, phase {phase!r}, unit {key}: "
+                f"{type(cause).__name__}: {text}")
+
+
+def _abandon(running: dict) -> None:
+    """Cancels a phase's other tasks and collects them, so that Ray does not log each one
+    as an unhandled error after the job has already failed."""
+    for ref in running:
+        ray.cancel(ref, force=True)
+    for ref in running:
+        try:
+            ray.get(ref, timeout=10)
+        except Exception:  # cancelled or failed: the phase has failed either way
+            pass
 
 
 def _call(fn, item):
@@ -526,6 +563,20 @@ def _run_global(layout, segment, alive, work_dir, display) -> None:
 
 
 # -- summaries ---------------------------------------------------------------------------------
+def _out_of_space(error) -> bool:
+    # Arrow's writers raise OSError without an errno; their message carries strerror
+    return getattr(error, "errno", None) in OUT_OF_SPACE or any(
+        os.strerror(code) in str(error) for code in OUT_OF_SPACE)
+
+
+def _write_error(output: str, error) -> str:
+    reason = getattr(error, "strerror", None) or str(error)
+    if _out_of_space(error):
+        return (f"cannot write to {output}: {reason}. Free space (or raise the quota) and "
+                "run the same command again: committed shards are kept")
+    return f"cannot write to {output}: {reason}"
+
+
 def _source_label(source: dict) -> str:
     """The input file of a shard, with its part when the file was split."""
     path = source.get("path") or source.get("name") or "?"

@@ -3,6 +3,10 @@
 Rows stream into temporary files; `commit` renames them into place and writes the manifest
 last. A shard is finished exactly when its manifest exists, so a killed job never leaves a
 half shard that looks done, and a re-run simply overwrites unfinished files.
+
+Temporaries live under `_work/tmp/`, not beside the shards: `data/*.parquet` in DuckDB or
+fsspec also matches dot files, so a half-written file a killed worker left in `data/` (its
+retry then commits the shard and the job succeeds) would break every reader of the output.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io.layout import JobLayout, open_for_arrow
+from pipeline.stage import with_column
 
 
 class ShardWriter:
@@ -32,9 +37,15 @@ class ShardWriter:
         self.rows_rejected = 0
 
     def _tmp(self, final: str, suffix: str = "") -> str:
-        folder = posixpath.dirname(final)
+        folder = self.layout.path("_work", "tmp")
         self.fs.makedirs(folder, exist_ok=True)
-        return posixpath.join(folder, f".tmp-{self._token}{suffix}-{posixpath.basename(final)}")
+        kind = posixpath.basename(posixpath.dirname(final))  # data or rejected
+        return posixpath.join(folder, f".tmp-{self._token}{suffix}-{kind}-"
+                                      f"{posixpath.basename(final)}")
+
+    def _move_into_place(self, tmp: str, final: str) -> None:
+        self.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+        self.fs.mv(tmp, final)
 
     def write_kept(self, table: pa.Table) -> None:
         if self._data is None:
@@ -49,7 +60,7 @@ class ShardWriter:
         """Rows one step (`key`) of `stage` rejected; `table` carries a `reason` column."""
         if not table.num_rows:
             return
-        table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
+        table = with_column(table, "stage", pa.array([stage] * table.num_rows, pa.string()))
         if key not in self._rejected:
             path = self._tmp(self.paths["rejected"], f"-{len(self._rejected)}")
             self._rejected[key] = (path, _Writer(self.fs, path, table.schema, self.compression))
@@ -62,16 +73,18 @@ class ShardWriter:
         if self._data is None:  # nothing reached the writer: an empty, typed file
             self.write_kept(pa.table({"id": pa.array([], pa.string())}))
         self._data.close()
-        self.fs.mv(self._tmp(self.paths["data"]), self.paths["data"])
+        self._move_into_place(self._tmp(self.paths["data"]), self.paths["data"])
         parts = list(earlier_rejected)
         for path, writer in self._rejected.values():
             writer.close()
             parts.append(path)
         rejected = self.rows_rejected
         if len(parts) == 1 and not earlier_rejected:
-            self.fs.mv(parts[0], self.paths["rejected"])  # one stage rejected: already whole
+            self._move_into_place(parts[0], self.paths["rejected"])  # already whole
         else:  # earlier segments' rejections of this shard join its one rejected file
-            rejected = merge_parquet(self.fs, parts, self.paths["rejected"], self.compression)
+            rejected = merge_parquet(self.fs, parts, self.paths["rejected"],
+                                     self._tmp(self.paths["rejected"], "-merge"),
+                                     self.compression)
             for path, _ in self._rejected.values():
                 self.fs.rm(path)
         manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=rejected,
@@ -117,13 +130,13 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def merge_parquet(fs, parts: list[str], target: str, compression: str | None) -> int:
-    """Concatenate Parquet files whose schemas differ (union of columns), batch by batch;
-    returns the number of rows written."""
+def merge_parquet(fs, parts: list[str], target: str, tmp: str,
+                  compression: str | None) -> int:
+    """Concatenate Parquet files whose schemas differ (union of columns), batch by batch,
+    into `tmp`, then rename it to `target`; returns the number of rows written."""
     schemas = [pq.read_schema(fs.open(p, "rb")) for p in parts]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else \
         pa.schema([("id", pa.string()), ("stage", pa.string()), ("reason", pa.string())])
-    tmp = posixpath.join(posixpath.dirname(target), f".tmp-merge-{posixpath.basename(target)}")
     fs.makedirs(posixpath.dirname(target), exist_ok=True)
     rows = 0
     with fs.open(tmp, "wb") as out, pq.ParquetWriter(out, schema, compression=compression) as w:
