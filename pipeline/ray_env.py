@@ -16,6 +16,9 @@ def ensure_ray(cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
         return
+    # Ray runs its workers at nice 15 by default: on a machine shared with anything else they
+    # would get the leftovers. An embedded Ray runs the user's job, so at normal priority.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # Our data never travels through the object store (workers read and write shards
     # themselves), so a small store leaves the memory to the stages.
     store = int(min(2 * 2**30, max(128 * 2**20, psutil.virtual_memory().total * 0.05)))

@@ -20,7 +20,10 @@ from typing import Any, Callable
 
 import ray
 
-TASKS_PER_WORKER = 2  # one running, one queued, so a worker never waits for the driver
+# One shard running and one queued, so a worker never waits for the driver; but only while
+# there are more shards than workers: at the end of the queue, a shard queued behind a busy
+# worker would wait while another worker sits idle.
+TASKS_PER_WORKER = 2
 
 
 @dataclass
@@ -103,7 +106,8 @@ def run_chain(pools: list[Pool], submit: Callable[[int, Any, str], Any],
         while any(not p.retired for p in pools):
             for i, pool in enumerate(pools):
                 for w in range(len(pool.workers)):
-                    while pool.queue and pool.load[w] < TASKS_PER_WORKER:
+                    while pool.queue and pool.load[w] < (
+                            TASKS_PER_WORKER if len(pool.queue) > len(pool.workers) else 1):
                         shard = pool.queue.popleft()
                         running[submit(i, pool.workers[w], shard)] = (i, shard, w)
                         pool.load[w] += 1
