@@ -25,6 +25,15 @@ def ensure_ray(cpus: int | None = None) -> None:
     ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False,
              object_store_memory=store, logging_level=logging.WARNING,
              configure_logging=True)
+    # Start the worker processes (and their imports) while the driver plans the job; the
+    # shards' tasks then run in them. Not waited for.
+    for _ in range(int(cluster_cpus())):
+        _warm_up.remote()
+
+
+@ray.remote(num_cpus=1)
+def _warm_up() -> None:
+    import pipeline.runner  # noqa: F401
 
 
 def cluster_cpus() -> int:

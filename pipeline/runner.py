@@ -1,9 +1,9 @@
 """Runs a validated spec on Ray, shard by shard.
 
-Why per-shard units on an actor pool rather than one Ray Data stream: a shard (a file, a
+Why per-shard units on a worker pool rather than one Ray Data stream: a shard (a file, a
 row-group range or a byte range) is the unit of resume, accounting and commit. Each worker
-actor sets its stages up once, then streams a shard through them batch by batch and commits
-`data/`, `rejected/` and the manifest together. The driver only hands out shard names and
+process sets a segment's stages up once, then streams a shard through them batch by batch
+and commits `data/`, `rejected/` and the manifest together. The driver only hands out shard names and
 collects manifests; documents never pass through it.
 
 The stage list is cut into segments at global stages. Segment 0 reads the input; a global
@@ -249,7 +249,7 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
 
     def submit(i: int, worker, shard: str):
         source = shards[int(shard)] if chain[i].index == 0 else None
-        return worker.run.remote(shard, source)
+        return pools[i].submit(worker, shard, source)
 
     def refresh():
         waiting = [len(p.queue) + p.running for p in pools]
@@ -267,18 +267,33 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
 
 def _pool(spec, segment: Segment, final: bool, progress_name: str,
           global_dir: str | None) -> Pool:
+    """CPU segments run as Ray tasks on Ray's pooled worker processes, which stay warm
+    between segments (an actor starts a new process, ~0.5 s a pool); each process sets a
+    segment's stages up once and keeps them (`_processor_for`). GPU segments run in actors,
+    so that killing them hands the GPU memory back when the segment is done."""
     options = _worker_options(segment)
     shared, shared_name = _prepare_shared_state(segment)
+    job = (spec, segment.index, final, progress_name, shared_name, global_dir)
 
     def release(workers: list) -> None:
-        for worker in workers + ([shared] if shared else []):
+        for worker in [w for w in workers if w is not None] + ([shared] if shared else []):
             ray.kill(worker)
 
-    return Pool(
-        label=f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})",
-        cpus=options["num_cpus"], gpus=options["num_gpus"], release=release,
-        start_worker=lambda: ShardWorker.options(**options).remote(
-            spec, segment.index, final, progress_name, shared_name, global_dir))
+    if options["num_gpus"]:
+        start_worker = lambda: ShardWorker.options(**options).remote(*job)  # noqa: E731
+    else:
+        start_worker = lambda: None  # noqa: E731  a slot: at most `size` tasks at once
+        job_ref = ray.put(job)
+    task = _run_shard.options(num_cpus=options["num_cpus"], max_retries=3)
+
+    def submit(worker, shard: str, source: dict | None):
+        if worker is not None:
+            return worker.run.remote(shard, source)
+        return task.remote(job_ref, shard, source)
+
+    return Pool(label=f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})",
+                cpus=options["num_cpus"], gpus=options["num_gpus"], release=release,
+                start_worker=start_worker, submit=submit)
 
 
 @ray.remote(num_cpus=0)
@@ -311,21 +326,46 @@ def _prepare_shared_state(segment: Segment):
 
 @ray.remote
 class ShardWorker:
-    """A Ray actor around one `ShardProcessor`: stages set up once per worker process."""
+    """A Ray actor around one `ShardProcessor` (GPU segments)."""
 
-    def __init__(self, spec: Spec, segment_index: int, final: bool, progress_actor: str,
-                 shared_state: str | None, global_dir: str | None):
-        # Actors are looked up by name: handles passed as arguments would pin the
-        # constructor arguments in the object store (ray-project/ray#53727).
-        progress = ray.get_actor(progress_actor)
-        refs = ray.get(ray.get_actor(shared_state).get.remote()) if shared_state else {}
-        shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
-        self.processor = ShardProcessor(spec, segment_index, final,
-                                        lambda stage, n, k: progress.add.remote(stage, n, k),
-                                        shared, global_dir)
+    def __init__(self, *job):
+        self.processor = _make_processor(*job)
 
     def run(self, shard: str, source: dict | None) -> dict:
         return self.processor.run(shard, source)
+
+
+@ray.remote
+def _run_shard(job: tuple, shard: str, source: dict | None) -> dict:
+    return _processor_for(job).run(shard, source)
+
+
+_PROCESSORS: dict[tuple, "ShardProcessor"] = {}  # this worker process's, by (job, segment)
+
+
+def _processor_for(job: tuple) -> "ShardProcessor":
+    """The segment's processor in this worker process, set up on its first shard. Only the
+    current job's are kept (its progress actor's name tells jobs apart), at most a few."""
+    key = (job[3], job[1])
+    if key not in _PROCESSORS:
+        for other in [k for k in _PROCESSORS if k[0] != key[0]]:
+            del _PROCESSORS[other]  # an earlier job's stages
+        while len(_PROCESSORS) >= 4:
+            del _PROCESSORS[next(iter(_PROCESSORS))]
+        _PROCESSORS[key] = _make_processor(*job)
+    return _PROCESSORS[key]
+
+
+def _make_processor(spec: Spec, segment_index: int, final: bool, progress_actor: str,
+                    shared_state: str | None, global_dir: str | None) -> "ShardProcessor":
+    # Actors are looked up by name: handles passed as arguments would pin the constructor
+    # arguments in the object store (ray-project/ray#53727).
+    progress = ray.get_actor(progress_actor)
+    refs = ray.get(ray.get_actor(shared_state).get.remote()) if shared_state else {}
+    shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
+    return ShardProcessor(spec, segment_index, final,
+                          lambda stage, n, k: progress.add.remote(stage, n, k),
+                          shared, global_dir)
 
 
 class ShardProcessor:

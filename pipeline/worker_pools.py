@@ -33,8 +33,10 @@ class Pool:
     label: str
     cpus: float
     gpus: float
-    start_worker: Callable[[], Any]
+    start_worker: Callable[[], Any]  # an actor, or None for a slot of a task pool
     release: Callable[[list], None]
+    # (worker, shard, source) -> ref of the shard's result; the runner's chain uses it
+    submit: Callable[[Any, str, Any], Any] | None = None
     queue: deque = field(default_factory=deque)
     workers: list = field(default_factory=list)
     load: list = field(default_factory=list)
