@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        from pipeline.ray_env import shutdown_embedded
+
+        shutdown_embedded()  # after the output is printed
 
 
 def _run(args) -> int:

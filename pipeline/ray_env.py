@@ -9,7 +9,11 @@ import psutil
 import ray
 
 
+_embedded = False  # whether ensure_ray started the Ray this process uses
+
+
 def ensure_ray(cpus: int | None = None) -> None:
+    global _embedded
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
@@ -25,6 +29,7 @@ def ensure_ray(cpus: int | None = None) -> None:
     ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False,
              object_store_memory=store, logging_level=logging.WARNING,
              configure_logging=True)
+    _embedded = True
     # Start the worker processes (and their imports) while the driver plans the job; the
     # shards' tasks then run in them. Not waited for.
     for _ in range(int(cluster_cpus())):
@@ -34,6 +39,15 @@ def ensure_ray(cpus: int | None = None) -> None:
 @ray.remote(num_cpus=1)
 def _warm_up() -> None:
     import pipeline.runner  # noqa: F401
+
+
+def shutdown_embedded() -> None:
+    """Stops the Ray that ensure_ray started (a connected or caller's Ray is left alone).
+    Called explicitly, it skips the half second Ray's exit hook sleeps for its logs."""
+    global _embedded
+    if _embedded and ray.is_initialized():
+        ray.shutdown()
+    _embedded = False
 
 
 def cluster_cpus() -> int:
