@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -60,3 +63,14 @@ def write_spec(path: Path, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a `pipeline run` and everything it started (Ray's raylet, GCS and workers), as a
+    crash of the machine would, and wait until none of them can still write."""
+    family = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for child in family:
+        child.kill()
+    psutil.wait_procs(family, timeout=30)
+    proc.wait()

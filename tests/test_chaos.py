@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pyarrow.parquet as pq
 import pytest
 from pydantic import Field
@@ -38,7 +37,7 @@ from pipeline.registry import register
 from pipeline.runner import run_job
 from pipeline.spec import load_spec
 from pipeline.stage import Stage, StageConfig, StageOutput
-from tests.conftest import assert_accounting, write_jsonl, write_spec
+from tests.conftest import assert_accounting, kill_tree, write_jsonl, write_spec
 
 pytestmark = pytest.mark.chaos
 
@@ -106,17 +105,6 @@ def kill_when_held(hold_file: Path) -> tuple[threading.Thread, dict]:
     thread = threading.Thread(target=kill, daemon=True)
     thread.start()
     return thread, killed
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """Kill a `pipeline run` and everything it started (Ray's raylet, GCS and workers), as a
-    crash of the machine would, and wait until none of them can still write."""
-    family = psutil.Process(proc.pid).children(recursive=True)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for child in family:
-        child.kill()
-    psutil.wait_procs(family, timeout=30)
-    proc.wait()
 
 
 class HoldConfig(StageConfig):

@@ -3,7 +3,6 @@ its two classes, the stage scores and filters with it, and a job runs it end to 
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 

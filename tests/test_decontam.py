@@ -3,7 +3,6 @@ the index built once and shared, and the report, on small self-written benchmark
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -24,7 +21,7 @@ from datasketch.lsh import _optimal_param
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
 from stages import _minhash as mh
-from tests.conftest import write_jsonl, write_spec
+from tests.conftest import kill_tree, write_jsonl, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SYLLABLES = [c + v for c in "bcdfghjklmnpqrstvwz" for v in "aeiou"]
@@ -212,12 +209,7 @@ def test_killed_run_resumes_in_component_phase(clean):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(phases.glob("*/*/_phases/components-00-*/[!.]*")):
         time.sleep(0.01)
-    family = psutil.Process(proc.pid).children(recursive=True)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for child in family:
-        child.kill()
-    psutil.wait_procs(family, timeout=30)
-    proc.wait()
+    kill_tree(proc)
     assert not (folder / "killed" / "manifests").exists(), "the kill must land in the phases"
     assert list(phases.glob("*/*/_phases/components-00-*/[!.]*.json"))
     run_job(load_spec(spec_path), progress=False)  # resumes what the killed process left

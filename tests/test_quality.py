@@ -7,7 +7,6 @@ length so that the value on each side of the threshold is known exactly.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from fractions import Fraction

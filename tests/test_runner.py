@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,7 +18,7 @@ from pipeline.registry import register
 from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
 from pipeline.stage import Stage, StageOutput, reasons_from
-from tests.conftest import (assert_accounting, make_text, write_jsonl, write_parquet,
+from tests.conftest import (assert_accounting, kill_tree, make_text, write_jsonl, write_parquet,
                             write_spec)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,12 +158,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, ray_cluster):
         time.sleep(0.02)
     # Kill the driver and everything it started (Ray's raylet, GCS and workers), as a crash
     # of the machine would, and wait until none of them can still commit a shard.
-    family = psutil.Process(proc.pid).children(recursive=True)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for child in family:
-        child.kill()
-    psutil.wait_procs(family, timeout=30)
-    proc.wait()
+    kill_tree(proc)
     before = {p.name: p.read_text() for p in manifest_dir.glob("part-*.json")}
     assert 8 <= len(before) < 60, "the kill must land mid-way"
 

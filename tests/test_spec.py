@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.registry import register
 from pipeline.stage import Stage, keep_all
-from pipeline.spec import SpecError, load_spec, parse_spec
+from pipeline.spec import SpecError, load_spec
 from tests.conftest import write_jsonl, write_spec
 
 
