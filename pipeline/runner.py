@@ -344,14 +344,16 @@ _PROCESSORS: dict[tuple, "ShardProcessor"] = {}  # this worker process's, by (jo
 
 
 def _processor_for(job: tuple) -> "ShardProcessor":
-    """The segment's processor in this worker process, set up on its first shard. Only the
-    current job's are kept (its progress actor's name tells jobs apart), at most a few."""
+    """The segment's processor in this worker process, set up on its first shard. Only those
+    of the current job's running chain are kept (the progress actor's name tells jobs
+    apart), so that a finished segment's models do not stay in memory."""
     key = (job[3], job[1])
     if key not in _PROCESSORS:
-        for other in [k for k in _PROCESSORS if k[0] != key[0]]:
-            del _PROCESSORS[other]  # an earlier job's stages
-        while len(_PROCESSORS) >= 4:
-            del _PROCESSORS[next(iter(_PROCESSORS))]
+        chain = next(c for c in chains_of(segments_of(job[0])) if job[1] in
+                     [s.index for s in c])
+        for other in list(_PROCESSORS):  # an earlier job's stages, or a finished chain's
+            if other[0] != key[0] or other[1] not in [s.index for s in chain]:
+                del _PROCESSORS[other]
         _PROCESSORS[key] = _make_processor(*job)
     return _PROCESSORS[key]
 
