@@ -23,6 +23,21 @@ LABEL_PREFIX = "__label__"
 _HAS_CONTENT = r"[^\s\p{Z}]"
 
 
+class HoldsModel:
+    """Mixin for a stage that loads a fastText model in `setup`: a loaded model does not
+    pickle, so it stays out of the stage's state and each worker loads its own."""
+
+    _model = None
+
+    def __getstate__(self):
+        return dict(self.__dict__, _model=None)
+
+    def loaded_model(self):
+        if self._model is None:  # a stage used outside the runner, without setup()
+            self.setup()
+        return self._model
+
+
 class ModelFileError(ValueError):
     """A model path that cannot be loaded; the message says which path and what to do."""
 

@@ -53,14 +53,10 @@ class ClassifyConfig(StageConfig):
 
 
 @register
-class Classify(Stage):
+class Classify(fasttext_models.HoldsModel, Stage):
     name = "classify"
     config_model = ClassifyConfig
     description = "Score documents with a fastText classifier; keep those above a threshold."
-
-    def __init__(self, config: ClassifyConfig | None = None):
-        super().__init__(config)
-        self._model = None
 
     def produces(self):
         return (self.config.column,)
@@ -82,13 +78,7 @@ class Classify(Stage):
                 f"{', '.join(labels)}; set `label:` to one of them")
         self._model = model
 
-    def __getstate__(self):
-        # A loaded model does not pickle; workers load their own in `setup`.
-        return dict(self.__dict__, _model=None)
-
     def process(self, table: pa.Table) -> StageOutput:
-        if self._model is None:
-            self.setup()
         has_text = fasttext_models.has_content(table["text"])
         lines = fasttext_models.one_line(table["text"])
         present = lines if has_text.all() else pc.filter(lines, pa.array(has_text))
@@ -100,7 +90,7 @@ class Classify(Stage):
 
     def score(self, texts: list[str]) -> np.ndarray:
         """Probability of the positive label for each one-line text."""
-        labels, probs = fasttext_models.predict(self._model, texts, k=-1)
+        labels, probs = fasttext_models.predict(self.loaded_model(), texts, k=-1)
         positive = self.positive_label
         out = np.zeros(len(texts))
         for i, (names, values) in enumerate(zip(labels, probs)):

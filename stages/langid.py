@@ -78,14 +78,10 @@ class LangIdConfig(StageConfig):
 
 
 @register
-class LangId(Stage):
+class LangId(fasttext_models.HoldsModel, Stage):
     name = "langid"
     config_model = LangIdConfig
     description = "Identify the language (fastText LID); keep chosen languages above a score."
-
-    def __init__(self, config: LangIdConfig | None = None):
-        super().__init__(config)
-        self._model = None
 
     def produces(self):
         return ("lang", "lang_score")
@@ -96,13 +92,7 @@ class LangId(Stage):
     def setup(self) -> None:
         self._model = fasttext_models.load_model(self.config.model or default_model_path())
 
-    def __getstate__(self):
-        # A loaded model does not pickle; workers load their own in `setup`.
-        return dict(self.__dict__, _model=None)
-
     def process(self, table: pa.Table) -> StageOutput:
-        if self._model is None:
-            self.setup()
         has_text = fasttext_models.has_content(table["text"])
         lang, score = self.identify(fasttext_models.one_line(table["text"]), has_text)
         reasons = pc.if_else(pa.array(has_text), self._verdict(lang, score), EMPTY_TEXT)
@@ -114,7 +104,7 @@ class LangId(Stage):
         """Language and score of each one-line text; null where `mask` is false."""
         everything = bool(mask.all())
         texts = (lines if everything else pc.filter(lines, pa.array(mask))).to_pylist()
-        labels, probs = fasttext_models.predict(self._model, texts, k=1)
+        labels, probs = fasttext_models.predict(self.loaded_model(), texts, k=1)
         codes = [normalize_code(top[0]) for top in labels]  # memoised: one lookup per row
         # Quantized models can overshoot 1 by a few 1e-5; a probability stays within [0, 1].
         scores = np.minimum(np.fromiter((p[0] for p in probs), np.float64, len(probs)), 1.0)
