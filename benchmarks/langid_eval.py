@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = sentences_dir(args.dir)
     texts, gold = load(folder)
     stage = LangId(LangIdConfig(model=args.model, min_score=0.0))
-    stage.setup()
-    model = stage._model
+    model = stage.loaded_model()
     model_name = os.path.basename(args.model or default_model_path())
     supported = {normalize_code(label) for label in model.labels}
     languages = sorted(set(gold))
