@@ -71,6 +71,9 @@ def kill_tree(proc: subprocess.Popen) -> None:
     family = psutil.Process(proc.pid).children(recursive=True)
     os.killpg(proc.pid, signal.SIGKILL)
     for child in family:
-        child.kill()
+        try:
+            child.kill()
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass  # already gone with its process group
     psutil.wait_procs(family, timeout=30)
     proc.wait()
