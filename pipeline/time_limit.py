@@ -2,8 +2,8 @@
 
 Why a signal and not a thread or a subprocess: a Python thread cannot be stopped, and a
 subprocess per document would copy every page across a pipe and double the processes on
-the worker. Ray runs the methods of a plain (synchronous) actor on the worker's main thread
-(checked by tests/test_extract.py through the real runner), so a timer signal interrupts
+the worker. Ray runs a task, like the methods of a plain (synchronous) actor, on the
+worker's main thread (checked by tests/test_extract.py through the real runner), so a timer signal interrupts
 the extractor between two Python bytecodes and leaves the worker usable.
 
 Why CPU time (`ITIMER_VIRTUAL`) and not wall time: when workers share cores, wall time
