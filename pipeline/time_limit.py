@@ -3,8 +3,8 @@
 Why a signal and not a thread or a subprocess: a Python thread cannot be stopped, and a
 subprocess per document would copy every page across a pipe and double the processes on
 the worker. Ray runs a task, like the methods of a plain (synchronous) actor, on the
-worker's main thread (checked by tests/test_extract.py through the real runner), so a timer signal interrupts
-the extractor between two Python bytecodes and leaves the worker usable.
+worker's main thread (checked by tests/test_extract.py through the real runner), so a timer
+signal interrupts the extractor between two Python bytecodes and leaves the worker usable.
 
 Why CPU time (`ITIMER_VIRTUAL`) and not wall time: when workers share cores, wall time
 depends on the neighbours, and a document would be kept in one run and timed out in the
