@@ -572,9 +572,11 @@ class _GlobalRun:
 def _abandon(running: dict) -> None:
     """Cancels a phase's other tasks and collects them, so that Ray does not log each one
     as an unhandled error after the job has already failed."""
-    for ref in running:
-        ray.cancel(ref, force=True)
-    for ref in running:
+    refs = list(running)
+    finished, pending = ray.wait(refs, num_returns=len(refs), timeout=0) if refs else ([], [])
+    for ref in pending:  # a finished task is collected as it is: cancelling it would leave
+        ray.cancel(ref, force=True)  # its error unread, and Ray would log it anyway
+    for ref in finished + pending:
         try:
             ray.get(ref, timeout=10)
         except Exception:  # cancelled or failed: the phase has failed either way
