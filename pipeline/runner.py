@@ -236,7 +236,7 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
     """Runs the chain's segments as pools working at the same time; each shard starts at the
     first segment it has not committed (resume). Returns results by (segment, shard)."""
     pools = [_pool(spec, segment, segment is last, progress_name,
-                   global_dir if segment is chain[0] else None) for segment in chain]
+                   global_dir if segment is chain[0] else None, shards) for segment in chain]
     for shard in alive:
         if shard in finished:
             continue
@@ -246,10 +246,6 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
                 break
     total = len(alive)
     results: dict[tuple[int, str], dict] = {}
-
-    def submit(i: int, worker, shard: str):
-        source = shards[int(shard)] if chain[i].index == 0 else None
-        return pools[i].submit(worker, shard, source)
 
     def refresh():
         waiting = [len(p.queue) + p.running for p in pools]
@@ -261,12 +257,12 @@ def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[st
             raise JobError(_write_error(spec.output.path, result["error"]))
         results[(chain[i].index, shard)] = result
 
-    run_chain(pools, submit, record, cluster_cpus(), cluster_gpus(), refresh)
+    run_chain(pools, record, cluster_cpus(), cluster_gpus(), refresh)
     return results
 
 
-def _pool(spec, segment: Segment, final: bool, progress_name: str,
-          global_dir: str | None) -> Pool:
+def _pool(spec, segment: Segment, final: bool, progress_name: str, global_dir: str | None,
+          shards: list[dict]) -> Pool:
     """CPU segments run as Ray tasks on Ray's pooled worker processes, which stay warm
     between segments (an actor starts a new process, ~0.5 s a pool); each process sets a
     segment's stages up once and keeps them (`_processor_for`). GPU segments run in actors,
@@ -275,21 +271,28 @@ def _pool(spec, segment: Segment, final: bool, progress_name: str,
     shared, shared_name = _prepare_shared_state(segment)
     job = (spec, segment.index, final, progress_name, shared_name, global_dir)
 
+    def source(shard: str) -> dict | None:  # only the reading segment needs its input range
+        return shards[int(shard)] if segment.index == 0 else None
+
     def release(workers: list) -> None:
         for worker in [w for w in workers if w is not None] + ([shared] if shared else []):
             ray.kill(worker)
 
     if options["num_gpus"]:
-        start_worker = lambda: ShardWorker.options(**options).remote(*job)  # noqa: E731
-    else:
-        start_worker = lambda: None  # noqa: E731  a slot: at most `size` tasks at once
-        job_ref = ray.put(job)
-    task = _run_shard.options(num_cpus=options["num_cpus"], max_retries=3)
+        def start_worker():
+            return ShardWorker.options(**options).remote(*job)
 
-    def submit(worker, shard: str, source: dict | None):
-        if worker is not None:
-            return worker.run.remote(shard, source)
-        return task.remote(job_ref, shard, source)
+        def submit(worker, shard: str):
+            return worker.run.remote(shard, source(shard))
+    else:
+        job_ref = ray.put(job)
+        task = _run_shard.options(num_cpus=options["num_cpus"], max_retries=3)
+
+        def start_worker():
+            return None  # a slot: at most as many tasks at once as the pool has slots
+
+        def submit(worker, shard: str):
+            return task.remote(job_ref, shard, source(shard))
 
     return Pool(label=f"segment {segment.index} ({', '.join(segment.names) or READ_STAGE})",
                 cpus=options["num_cpus"], gpus=options["num_gpus"], release=release,

@@ -34,9 +34,8 @@ class Pool:
     cpus: float
     gpus: float
     start_worker: Callable[[], Any]  # an actor, or None for a slot of a task pool
+    submit: Callable[[Any, str], Any]  # (worker, shard) -> ref of the shard's result
     release: Callable[[list], None]
-    # (worker, shard, source) -> ref of the shard's result; the runner's chain uses it
-    submit: Callable[[Any, str, Any], Any] | None = None
     queue: deque = field(default_factory=deque)
     workers: list = field(default_factory=list)
     load: list = field(default_factory=list)
@@ -82,12 +81,10 @@ def pool_sizes(pools: list[Pool], wanted: list[int], cpus: float, gpus: float) -
     return sizes
 
 
-def run_chain(pools: list[Pool], submit: Callable[[int, Any, str], Any],
-              on_result: Callable[[int, str, dict], None], cpus: float, gpus: float,
-              refresh: Callable[[], None]) -> None:
-    """Runs every queued shard through the chain. `submit(i, worker, shard)` returns the
-    ref of pool i's task; `on_result(i, shard, result)` records it, and the shard moves on
-    to pool i + 1 when it succeeded."""
+def run_chain(pools: list[Pool], on_result: Callable[[int, str, dict], None], cpus: float,
+              gpus: float, refresh: Callable[[], None]) -> None:
+    """Runs every queued shard through the chain. `on_result(i, shard, result)` records
+    pool i's result for a shard, which moves on to pool i + 1 when it succeeded."""
     running: dict[Any, tuple[int, str, int]] = {}
 
     def wanted() -> list[int]:
@@ -111,7 +108,7 @@ def run_chain(pools: list[Pool], submit: Callable[[int, Any, str], Any],
                     while pool.queue and pool.load[w] < (
                             TASKS_PER_WORKER if len(pool.queue) > len(pool.workers) else 1):
                         shard = pool.queue.popleft()
-                        running[submit(i, pool.workers[w], shard)] = (i, shard, w)
+                        running[pool.submit(pool.workers[w], shard)] = (i, shard, w)
                         pool.load[w] += 1
                         pool.running += 1
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5) if running \

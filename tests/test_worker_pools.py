@@ -11,6 +11,7 @@ from pipeline.worker_pools import Pool, pool_sizes, run_chain
 
 def pool(cpus: float, gpus: float = 0.0, start=None) -> Pool:
     return Pool(label="p", cpus=cpus, gpus=gpus, start_worker=start or (lambda: None),
+                submit=lambda worker, shard: worker.run.remote(shard),
                 release=lambda workers: None)
 
 
@@ -49,8 +50,7 @@ def test_the_second_pool_works_on_early_shards_while_the_first_is_still_busy(ray
     shards = [f"{i:02d}" for i in range(8)] + ["bad"]
     pools[0].queue.extend(shards)
     seen: list[tuple[int, str, dict]] = []
-    run_chain(pools, lambda i, worker, shard: worker.run.remote(shard),
-              lambda i, shard, result: seen.append((i, shard, result)), cpus=2, gpus=0,
+    run_chain(pools, lambda i, shard, result: seen.append((i, shard, result)), cpus=2, gpus=0,
               refresh=lambda: None)
     first = {s: r for i, s, r in seen if i == 0}
     second = {s: r for i, s, r in seen if i == 1}
