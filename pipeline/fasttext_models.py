@@ -23,6 +23,19 @@ LABEL_PREFIX = "__label__"
 _HAS_CONTENT = r"[^\s\p{Z}]"
 
 
+def local_model_file(value: str, hint: str = "") -> str:
+    """A spec's model path, checked when the spec is validated: fastText reads local files
+    only. `hint` is added to the message for a missing file."""
+    if "://" in value:
+        raise ValueError(f"{value}: give a local file path; fastText loads models from "
+                         "local files only (copy the model to each worker first)")
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isfile(path):
+        raise ValueError(f"model file not found: {path} (relative paths start at the "
+                         f"spec's folder){hint}")
+    return path
+
+
 class HoldsModel:
     """Mixin for a stage that loads a fastText model in `setup`: a loaded model does not
     pickle, so it stays out of the stage's state and each worker loads its own."""

@@ -15,7 +15,6 @@ yet. Pick a threshold from the score histogram of the job report instead.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pyarrow as pa
@@ -42,14 +41,8 @@ class ClassifyConfig(StageConfig):
     @field_validator("model")
     @classmethod
     def _model_file_exists(cls, value):
-        if "://" in value:
-            raise ValueError(f"{value}: give a local file path; fastText loads models from "
-                             "local files only (copy the model to each worker first)")
-        path = os.path.abspath(os.path.expanduser(value))
-        if not os.path.isfile(path):
-            raise ValueError(f"model file not found: {path} (relative paths start at the "
-                             "spec's folder); train one with `pipeline train-classifier`")
-        return path
+        return fasttext_models.local_model_file(
+            value, "; train one with `pipeline train-classifier`")
 
 
 @register

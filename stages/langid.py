@@ -55,16 +55,7 @@ class LangIdConfig(StageConfig):
     @field_validator("model")
     @classmethod
     def _model_file_exists(cls, value):
-        if value is None:
-            return value
-        if "://" in value:
-            raise ValueError(f"{value}: give a local file path; fastText loads models from "
-                             "local files only (copy the model to each worker first)")
-        path = os.path.abspath(os.path.expanduser(value))
-        if not os.path.isfile(path):
-            raise ValueError(f"model file not found: {path} (relative paths start at the "
-                             "spec's folder)")
-        return path
+        return value if value is None else fasttext_models.local_model_file(value)
 
     @field_validator("keep")
     @classmethod
