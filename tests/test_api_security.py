@@ -98,6 +98,7 @@ def escape_specs(tmp_path: Path, root: Path) -> dict[str, tuple[str, dict]]:
         "nul byte": (quickstart(output='"o\\0ut"'), {}),
         "base_dir climbing out": (quickstart(output="o"), {"base_dir": "../.."}),
         "base_dir elsewhere": (quickstart(output="o"), {"base_dir": str(outside)}),
+        "base_dir with a nul byte": (quickstart(output="o"), {"base_dir": "exam\0ples"}),
     }
 
 

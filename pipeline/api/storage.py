@@ -68,8 +68,8 @@ class StorageRoots:
                 raise PathProblem("base_dir: no local storage root to resolve relative paths "
                                   "against; write absolute URLs under the storage roots")
             return self.local[0]
-        problem = self._local_problem(requested, self.local[0] if self.local else "/",
-                                      allow_root=True)
+        problem = self._basic_problem(requested) or self._local_problem(
+            requested, self.local[0] if self.local else "/", allow_root=True)
         if problem:
             raise PathProblem(f"base_dir: {problem}")
         real = os.path.realpath(os.path.join(self.local[0], requested))
