@@ -45,7 +45,12 @@ URL (Jaccard and both one-sided overlaps) and by content, where all copies of a 
 near-duplicates of each other count as one item, so that which copy a dedup keeps
 (DataTrove: its cluster's union-find root; ours: the smallest id) does not count.
 
-    python benchmarks/compare_datatrove.py [--eval-dir DIR] [--docs 3000] [--out figures.json]
+Wall time on this machine moves by 10% from one run to the next, so `--repeat` rounds (3 by
+default) each run DataTrove and then ours; each side's figures are those of its median-wall
+run, and the docs/s ratio is also printed for every round against that round's DataTrove.
+
+    python benchmarks/compare_datatrove.py [--eval-dir DIR] [--docs 3000] [--repeat 3]
+        [--out figures.json]
 
 DIR defaults to $CURATION_EVAL_DIR or ../shared/eval.
 """
@@ -61,6 +66,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,6 +118,9 @@ def main() -> None:
     parser.add_argument("--ray-niceness", type=int, default=0, help=(
         "nice value of our Ray workers (Ray's default: 15); DataTrove's run at 0"))
     parser.add_argument("--workdir", default=None, help="keep WARCs and outputs here")
+    parser.add_argument("--repeat", type=int, default=3, help=(
+        "rounds, each running DataTrove then ours; the figures are those of each side's "
+        "median-wall run, and the ratio is also given round by round"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -130,13 +139,21 @@ def main() -> None:
                "corpus": corpus | {"files": args.files,
                                    "bytes": sum(p.stat().st_size for p in warcs.iterdir())},
                "workers": args.workers, "ray_worker_niceness": args.ray_niceness, "runs": {}}
-    runs = figures["runs"]
-    runs["datatrove"] = run_datatrove(dt_python, warcs, work / "datatrove", lid_model,
-                                      args.workers, args.dt_tasks or args.files)
-    for engine in args.engines.split(","):
-        runs[f"ours-{engine}"] = run_ours(warcs, work / f"ours-{engine}", engine, args.workers,
-                                          args.ray_niceness)
+    rounds = []
+    for _ in range(args.repeat):
+        this = {"datatrove": run_datatrove(dt_python, warcs, work / "datatrove", lid_model,
+                                           args.workers, args.dt_tasks or args.files)}
+        for engine in args.engines.split(","):
+            this[f"ours-{engine}"] = run_ours(warcs, work / f"ours-{engine}", engine,
+                                              args.workers, args.ray_niceness)
+        rounds.append(this)
     figures["machine"]["load_after"] = _load()
+    runs = figures["runs"]
+    for name in rounds[0]:
+        runs[name] = _median_run([r[name] for r in rounds])
+        runs[name]["walls"] = [r[name]["seconds"] for r in rounds]
+        runs[name]["docs_per_s_ratio_by_round"] = [
+            r["datatrove"]["seconds"] / r[name]["seconds"] for r in rounds]
     for run in runs.values():
         run["docs_per_s"] = corpus["docs"] / run["seconds"]
         run["docs_per_cpu_s"] = corpus["docs"] / run["cpu_seconds"]
@@ -184,6 +201,16 @@ def _print(figures: dict) -> None:
         print(f"{label}: " + " | ".join(cells))
 
     line("wall", "seconds", ".1f", " s")
+    if len(base["walls"]) > 1:
+        print(f"rounds: {len(base['walls'])}; figures below are each side's median-wall run")
+        print("wall by round: " + " | ".join(
+            f"{name} " + ", ".join(f"{w:.1f}" for w in run["walls"])
+            for name, run in runs.items()))
+        for name, run in ours.items():
+            by_round = run["docs_per_s_ratio_by_round"]
+            print(f"docs/s ratio by round, {name} vs the same round's datatrove: "
+                  + ", ".join(f"{x:.2f}x" for x in by_round)
+                  + f" (median {statistics.median(by_round):.2f}x)")
     line("docs/s (WARC records / wall)", "docs_per_s", ".1f", aim=" (aim >= 1.5x)")
     line("docs per CPU-second (all processes of the run)", "docs_per_cpu_s", ".1f")
     line("peak memory, sum of RSS over the process tree", "rss_peak", ".2f", " GiB", 2**30)
@@ -496,6 +523,11 @@ def _pss(pid: int) -> int:
             if line.startswith(b"Pss:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    return dict(sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2])
 
 
 # -- printing ------------------------------------------------------------------------------------

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
 
@@ -258,10 +261,19 @@ def test_cli_run_prints_progress_lines_and_report_rebuilds(tmp_path):
     for part in range(2):
         write_jsonl(tmp_path / "in" / f"p{part}.jsonl", corpus_rows(50, part * 50))
     spec_path = job_spec(tmp_path, "in/*.jsonl", "jsonl")
+    # its own Ray session folder (short: Ray's socket paths must fit in 107 bytes)
+    ray_dir = tempfile.mkdtemp(prefix="r", dir="/tmp")
     result = subprocess.run([sys.executable, "-m", "pipeline", "run", str(spec_path)],
                             capture_output=True, text=True, timeout=180, cwd=ROOT,
-                            env=dict(os.environ, PIPELINE_PROGRESS_INTERVAL="0"))
+                            env=dict(os.environ, PIPELINE_PROGRESS_INTERVAL="0",
+                                     RAY_TMPDIR=ray_dir))
     assert result.returncode == 0, result.stderr
+    # the embedded Ray stopped all its processes (its monitor is stopped by hand)
+    assert list(Path(ray_dir).glob("ray/session_*")), "the run did not use RAY_TMPDIR"
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if ray_dir in " ".join(p.info["cmdline"] or [])]
+    assert left == []
+    shutil.rmtree(ray_dir, ignore_errors=True)
     assert "[progress] segment 0 (length_filter): shards 2/2" in result.stderr
     assert "[progress]   1. length_filter: in=100 out=80" in result.stderr
     assert "length_filter    in        100  kept         80  rejected         20" in result.stdout
