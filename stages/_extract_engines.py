@@ -14,6 +14,7 @@ The two constants below come from the evaluation pages (benchmarks/extract_eval.
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -29,6 +30,16 @@ TAIL_LINE_MIN_WORDS = 15
 # (a CSS selector, ~1 ms on a big page) runs on the few big pages only.
 MAX_DEPTH = 4096
 _TOO_DEEP = "* > " * MAX_DEPTH + "*"  # an element with MAX_DEPTH element ancestors
+# Formatting elements (<b>, <a>, <font>...) left open, each with its own attributes, make
+# the HTML5 parse itself quadratic (the list of active formatting elements is rebuilt at
+# every text node: 20,000 unclosed `<b id=N>` take 1.2 s, a 10 MB page of them ~35 minutes).
+# Real pages leave at most 170 open (trafilatura's and Readability's evaluation pages), so
+# more than MAX_DEPTH are refused before parsing, like a page nested that deep. The count
+# (~1 ms on a big page) runs only where the parse could take more than ~0.2 s: pages with
+# more than 2 x MAX_DEPTH tags (3 of the 522 evaluation pages).
+_FORMATTING = "a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u"
+_FORMATTING_START = re.compile(rf"<(?:{_FORMATTING})[\s/>]", re.IGNORECASE)
+_FORMATTING_END = re.compile(rf"</(?:{_FORMATTING})[\s>]", re.IGNORECASE)
 
 
 class NestingTooDeep(ValueError):
@@ -105,8 +116,11 @@ class ResiliparseEngine:
         self._comments, self._metadata = comments, metadata
 
     def __call__(self, html: str, url: str | None) -> Extracted:
+        tags = html.count("<")
+        if tags > 2 * MAX_DEPTH and open_formatting_elements(html) > MAX_DEPTH:
+            raise NestingTooDeep(f"more than {MAX_DEPTH} formatting elements left open")
         tree = self._parse(html)
-        if html.count("<") > MAX_DEPTH and tree.document is not None \
+        if tags > MAX_DEPTH and tree.document is not None \
                 and tree.document.query_selector(_TOO_DEEP) is not None:
             raise NestingTooDeep(f"elements nested deeper than {MAX_DEPTH}")
         text = self._extract(tree, main_content=True, preserve_formatting=True,
@@ -127,6 +141,12 @@ class AutoEngine:
             return quick
         careful = self._careful(html, url)
         return careful if careful.text and careful.text.strip() else quick
+
+
+def open_formatting_elements(html: str) -> int:
+    """Start tags of formatting elements minus their end tags."""
+    return sum(1 for _ in _FORMATTING_START.finditer(html)) \
+        - sum(1 for _ in _FORMATTING_END.finditer(html))
 
 
 def trim_short_tail(text: str, min_words: int) -> str:

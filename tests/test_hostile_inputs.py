@@ -270,6 +270,24 @@ def test_deeply_nested_html_is_rejected_quickly_by_every_engine(engine):
         assert (deep, allowed) == ("extract_error:NestingTooDeep", None)
 
 
+@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse", "auto"])
+def test_unclosed_formatting_tags_are_refused_before_a_quadratic_parse(engine):
+    # 40,000 `<b id=N>` never closed: resiliparse's HTML5 parse alone took ~5 s (quadratic)
+    stage = Extract(ExtractConfig(engine=engine))
+    stage.setup()
+    def unclosed(n: int) -> str:
+        return f"<html><body><p>{prose(1)}" + "".join(f"<b id=b{i}>w " for i in range(n))
+
+    started = time.process_time()
+    out = stage.process(pa.table({"id": ["many", "some"], "html": [unclosed(40_000),
+                                                                  unclosed(3_000)]}))
+    assert time.process_time() - started < 2
+    many, some = out.reasons.to_pylist()
+    assert some is None  # a page with fewer left open is read
+    if engine != "trafilatura":  # lxml parses it in linear time and reads it
+        assert many == "extract_error:NestingTooDeep"
+
+
 # -- the tabular side --------------------------------------------------------------------------
 def doc(n: int, text: str | None = None, **fields) -> dict:
     text = text or prose(n)
