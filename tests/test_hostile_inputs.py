@@ -82,6 +82,11 @@ def nested_divs(depth: int = 100_000) -> str:
     return f"<html><body>{'<div>' * depth}deep text{'</div>' * depth}</body></html>"
 
 
+def unclosed_tags(count: int) -> str:
+    """A paragraph, then `count` formatting elements never closed, each with its own id."""
+    return f"<html><body><p>{prose(1)}" + "".join(f"<b id=b{i}>w " for i in range(count))
+
+
 # -- reading the outcome -----------------------------------------------------------------------
 def rows(out: Path, folder: str) -> list[dict]:
     return [r for f in sorted((out / folder).glob("part-*.parquet"))
@@ -141,6 +146,7 @@ def write_warc_inputs(folder: Path) -> tuple[dict[str, int], dict[str, tuple[str
                                         f"{BENCH_ITEM['answer']}")))
     hostile = [
         response(10, nested_divs()),
+        response(17, unclosed_tags(40_000)),
         response(11, rng.randbytes(8192)),  # random bytes: NULs early on
         response(12, bytes(rng.randrange(1, 256) for _ in range(8192))),  # and without NULs
         response(13, b"\x89PNG\r\n\x1a\n" + rng.randbytes(4096)),
@@ -275,12 +281,9 @@ def test_unclosed_formatting_tags_are_refused_before_a_quadratic_parse(engine):
     # 40,000 `<b id=N>` never closed: resiliparse's HTML5 parse alone took ~5 s (quadratic)
     stage = Extract(ExtractConfig(engine=engine))
     stage.setup()
-    def unclosed(n: int) -> str:
-        return f"<html><body><p>{prose(1)}" + "".join(f"<b id=b{i}>w " for i in range(n))
-
     started = time.process_time()
-    out = stage.process(pa.table({"id": ["many", "some"], "html": [unclosed(40_000),
-                                                                  unclosed(3_000)]}))
+    out = stage.process(pa.table({"id": ["many", "some"], "html": [unclosed_tags(40_000),
+                                                                  unclosed_tags(3_000)]}))
     assert time.process_time() - started < 2
     many, some = out.reasons.to_pylist()
     assert some is None  # a page with fewer left open is read
