@@ -392,8 +392,11 @@ def test_dockerfile_passes_hadolint():
 
 def test_dockerignore_admits_everything_the_dockerfile_copies():
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("**")] == "**"  # allow-list: .venv, .git, out/ stay out
-    admitted = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    # An allow-list: `**` excludes everything (.venv, .git, out/), then each `!` line admits
+    # one path back. Docker applies the lines in order, so a `!` before `**` admits nothing.
+    exceptions = [n for n, line in enumerate(ignore) if line.startswith("!")]
+    assert "**" in ignore and exceptions and ignore.index("**") < exceptions[0], ignore
+    admitted = {ignore[n][1:].rstrip("/") for n in exceptions}
     copied = set()
     for line in DOCKERFILE.read_text().splitlines():
         if line.startswith("COPY ") and "--from=" not in line:
