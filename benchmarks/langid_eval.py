@@ -27,8 +27,8 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import fasttext_models  # noqa: E402
-from stages._langcodes import normalize_code  # noqa: E402
+from stages._shared import fasttext_models  # noqa: E402
+from stages._shared.langcodes import normalize_code  # noqa: E402
 from stages.langid import LangId, LangIdConfig, default_model_path  # noqa: E402
 
 BATCH = 2048

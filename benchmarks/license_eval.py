@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages._license_spdx import cc_elements, spdx_from_text  # noqa: E402
+from stages._license.spdx import cc_elements, spdx_from_text  # noqa: E402
 from stages.license import License, LicenseConfig  # noqa: E402
 
 AIM_PRECISION, AIM_RECALL = 0.98, 0.90

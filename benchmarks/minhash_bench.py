@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _eval_pages import eval_dir, page_texts  # noqa: E402
-from stages import _minhash as mh  # noqa: E402
+from stages._dedup_minhash import minhash as mh  # noqa: E402
 
 BATCH = 2048  # as the stage signs them
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # These two parse their own options (shared with `python -m pipeline.<module>`).
     if argv[:1] == ["train-classifier"]:
-        from pipeline.train_classifier import main as train_main
+        from stages._classify.train import main as train_main
         return train_main(argv[1:])
     if argv[:1] == ["serve"]:
         from pipeline.api.server import main as serve_main
@@ -154,7 +154,7 @@ def _report(args) -> int:
 
 
 def _decontam_report(args) -> int:
-    from pipeline.decontam_report import main as report_main
+    from stages._decontam.report import main as report_main
 
     return report_main([args.output, "--top", str(args.top)] + (["--json"] if args.json else []))
 

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
@@ -59,12 +60,6 @@ class StageOutput:
     reasons: pa.Array | None = None
     # Columns that only rejected rows carry (e.g. `duplicate_of`), one value per row.
     rejected_columns: dict[str, pa.Array] = field(default_factory=dict)
-
-    @property
-    def rejected_mask(self) -> pa.Array:
-        if self.reasons is None:
-            return pa.array([False] * self.table.num_rows, pa.bool_())
-        return pc.is_valid(self.reasons)
 
 
 class Stage:
@@ -143,12 +138,56 @@ class GlobalStage(Stage):
 
 
 # -- helpers for stage authors --------------------------------------------------------------
+EMPTY_TEXT = "empty_text"  # the reason for a document whose text is null or only whitespace
+_HAS_CONTENT = r"\S"
+
+
+def reason(code: str, measure: str | None = None, value: Any = None) -> str:
+    """The one reason format: `code`, `code:value` or `code:measure=value`.
+
+    Numbers keep four significant digits: enough to tell a value from a nearby threshold."""
+    if value is None:
+        return code if measure is None else f"{code}:{measure}"
+    shown = format_value(value) if isinstance(value, (int, float)) else str(value)
+    return f"{code}:{shown}" if measure is None else f"{code}:{measure}={shown}"
+
+
+def format_value(value: float | int) -> str:
+    if isinstance(value, (bool, int)) or float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def reasons_where(failed: pa.Array, code: str, measure: str | None = None,
+                  values: pa.Array | None = None,
+                  otherwise: pa.Array | None = None) -> pa.Array:
+    """`reason` for a whole column: rows where `failed` is true get `code[:measure]=value`
+    (values as Arrow prints them: round them first), the others keep `otherwise` (null)."""
+    n = len(failed)
+    otherwise = pa.nulls(n, pa.string()) if otherwise is None else otherwise
+    failed = pc.fill_null(failed, False)
+    if values is None:
+        text = pa.scalar(reason(code, measure), pa.string())
+    else:
+        prefix = f"{code}:" if measure is None else f"{code}:{measure}="
+        text = pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), "")
+    return pc.if_else(failed, text, otherwise)
+
+
+def reasons_or_none(reasons: Sequence[str | None]) -> pa.Array | None:
+    """A per-row reason array, or None (every row kept) when nothing was rejected."""
+    return pa.array(reasons, pa.string()) if any(r is not None for r in reasons) else None
+
+
 def keep_all(table: pa.Table) -> StageOutput:
     return StageOutput(table, None)
 
 
-def reasons_from(values: Iterable[str | None]) -> pa.Array:
-    return pa.array(list(values), pa.string())
+def column_or_nulls(table: pa.Table, name: str, type: pa.DataType = pa.string()):
+    """Column `name`, or a column of nulls when an optional input column is absent."""
+    if name in table.column_names:
+        return table[name]
+    return pa.nulls(table.num_rows, type)
 
 
 def with_column(table: pa.Table, name: str, values) -> pa.Table:
@@ -156,6 +195,57 @@ def with_column(table: pa.Table, name: str, values) -> pa.Table:
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, values)
     return table.append_column(name, values)
+
+
+def has_text(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per row: is there any non-whitespace text? (null counts as none)"""
+    found = pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def on_rows_with_text(texts: pa.Array | pa.ChunkedArray, score: Callable[[list[str]], Any],
+                      type: pa.DataType = pa.float64()) -> tuple[pa.Array, np.ndarray]:
+    """Call `score` once on the texts of the rows that have text and scatter its results
+    back: rows without text get null (and are never shown to the model). Returns the column
+    and the has-text mask, so the caller can reject those rows as `EMPTY_TEXT`."""
+    mask = has_text(texts)
+    present = texts if mask.all() else pc.filter(texts, pa.array(mask))
+    results = list(score(present.to_pylist())) if len(present) else []
+    return scatter(results, mask, type), mask
+
+
+def scatter(values: Sequence[Any], mask: np.ndarray, type: pa.DataType) -> pa.Array:
+    """`values` (one per true row of `mask`) placed at those rows; null elsewhere."""
+    if mask.all():
+        return pa.array(values, type)
+    out: list[Any] = [None] * len(mask)
+    for row, value in zip(np.flatnonzero(mask), values):
+        out[row] = value
+    return pa.array(out, type)
+
+
+class DocumentFilter(Stage):
+    """A filter that judges one document at a time, as a DataTrove filter does.
+
+    Subclasses set `name`, `config_model`, `description` and `judge(text, **columns)`, which
+    returns a reason (see `reason`) or None to keep the document. Columns named in
+    `requires()` besides `text` arrive as keyword arguments. Rows whose text is null or only
+    whitespace are rejected as `empty_text` without calling `judge`."""
+
+    def process(self, table: pa.Table) -> StageOutput:
+        others = [c for c in self.requires() if c != "text"]
+        texts = table["text"].to_pylist()
+        extra = [table[c].to_pylist() for c in others]
+        reasons = []
+        for row, text in enumerate(texts):
+            if not text or text.isspace():
+                reasons.append(EMPTY_TEXT)
+                continue
+            reasons.append(self.judge(text, **{c: col[row] for c, col in zip(others, extra)}))
+        return StageOutput(table, reasons_or_none(reasons))
+
+    def judge(self, text: str, **columns: Any) -> str | None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from pipeline import fasttext_models
+from stages._shared import fasttext_models
 from pipeline.registry import register
 from pipeline.stage import (Resources, SpecPath, Stage, StageConfig, StageOutput,
                             with_column)

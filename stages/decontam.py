@@ -32,8 +32,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
 
 from pipeline.registry import register
 from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, with_column
-from stages._decontam_index import BenchmarkSource, NgramIndex, build_index, check_readable
-from stages._ngrams import document_ngrams, normalise, tokenize
+from stages._decontam.index import BenchmarkSource, NgramIndex, build_index, check_readable
+from stages._decontam.ngrams import document_ngrams, normalise, tokenize
 
 log = logging.getLogger(__name__)
 

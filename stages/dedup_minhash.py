@@ -3,7 +3,7 @@
 Phases, each a `ctx.map` of committed units on Ray; the driver only sees counts:
 0. `count` (per shard): rows, to size the partitions of the shuffles.
 1. `signatures` (per shard): normalised word n-gram shingles -> MinHash signature
-   (stages/_minhash.py, datasketch-compatible) -> one 64-bit bucket hash per band, written as
+   (stages/_dedup_minhash/minhash.py, datasketch-compatible) -> one 64-bit bucket hash per band, written as
    (partition, bucket, node) rows grouped by partition. With `verify`, also each document's
    distinct shingle hashes. A node is `(shard index << 32) | row`.
 2. `candidates` (per bucket partition): documents sharing a bucket are candidate pairs.
@@ -13,7 +13,7 @@ Phases, each a `ctx.map` of committed units on Ray; the driver only sees counts:
 3. `verify` (per shard, optional): true Jaccard of the two shingle sets; pairs below
    `threshold` are dropped, before any component is formed.
 4. `components-NN-large|small`, `labels` (per node partition): connected components, see
-   stages/_components.py.
+   stages/_shared/components.py.
 5. `members` (per shard): the ids of the labelled rows. `keepers` (per component
    partition): the smallest id of each component is kept.
 6. apply (per shard, next segment): `near_duplicate` + `duplicate_of` for the others,
@@ -40,9 +40,9 @@ from pydantic import Field, model_validator
 
 from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput, with_column
-from stages import _minhash as mh
-from stages._components import LABELS, connected_components, write_edges
-from stages._partitioned import (Source, holders, partition_of, read_partition, read_rows,
+from stages._dedup_minhash import minhash as mh
+from stages._shared.components import LABELS, connected_components, write_edges
+from stages._shared.partitioned import (Source, holders, partition_of, read_partition, read_rows,
                                  unit_file, write_partitioned)
 
 # Default partitions of the shuffles: one per DOCS_PER_PARTITION documents (a unit of the
@@ -50,7 +50,7 @@ from stages._partitioned import (Source, holders, partition_of, read_partition, 
 # unit reads from each file that holds its partition, so more is not free.
 DOCS_PER_PARTITION = 100_000
 MAX_AUTO_PARTITIONS = 1024
-SIGNATURE_BATCH = 2048  # rows read at a time (then cut into ~1 MB pieces, see _minhash)
+SIGNATURE_BATCH = 2048  # rows read at a time (then cut into ~1 MB pieces, see minhash.py)
 SHINGLE_ROW_GROUP = 1024  # rows per row group of the shingle files: `verify` reads few
 VERIFY_WINDOW = 8  # with verify, a bucket member is paired with the next 7 as well
 REASON = "near_duplicate"

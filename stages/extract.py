@@ -27,7 +27,7 @@ from pipeline.io.charset import decode_html
 from pipeline.registry import register
 from pipeline.stage import Resources, Stage, StageConfig, StageOutput, with_column
 from pipeline.time_limit import TimeLimitExceeded, cpu_time_limit
-from stages._extract_engines import (AUTO_FALLBACK_MIN_WORDS, AutoEngine, Extracted,
+from stages._extract.engines import (AUTO_FALLBACK_MIN_WORDS, AutoEngine, Extracted,
                                      ResiliparseEngine, TrafilaturaEngine)
 
 

@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from pipeline import fasttext_models
+from stages._shared import fasttext_models
 from pipeline.registry import register
 from pipeline.stage import (Resources, SpecPath, Stage, StageConfig, StageOutput,
                             with_column)
-from stages._langcodes import normalize_code
+from stages._shared.langcodes import normalize_code
 
 EMPTY_TEXT = "empty_text"
 LOW_SCORE = "lang_low_score"

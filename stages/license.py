@@ -1,11 +1,11 @@
 """`license`: which license a page is published under, from its HTML and URL; keep by policy.
 
 Reads the raw `html` (place the stage before `extract`, or let `extract` keep the HTML) and
-`url`. Signals, strongest first (details and tie rules in _license_signals.py): page metadata
+`url`. Signals, strongest first (details and tie rules in _license/signals.py): page metadata
 (`<link rel=license>`, `dc.rights`/`dcterms.license` meta, JSON-LD `license`) > `<a
 rel=license>` > badge images, license links and licensing statements in the footer > license
-links elsewhere (only when they agree) > per-domain rules (_license_domains.py). Names and
-URLs normalise to SPDX ids (_license_spdx.py).
+links elsewhere (only when they agree) > per-domain rules (_license/domains.py). Names and
+URLs normalise to SPDX ids (_license/spdx.py).
 
 Columns: `license` (SPDX id, or null when nothing was found) and `license_evidence` (the
 deciding signal, where it sat, and any signal that named another license).
@@ -31,9 +31,9 @@ from pydantic import Field, field_validator
 from pipeline.io.charset import decode_html
 from pipeline.registry import register
 from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, with_column
-from stages._license_domains import DomainRules, load_rules_file
-from stages._license_signals import DOMAIN_RULE, Signal, choose, page_signals
-from stages._license_spdx import is_non_commercial_ok, is_permissive, matches_any
+from stages._license.domains import DomainRules, load_rules_file
+from stages._license.signals import DOMAIN_RULE, Signal, choose, page_signals
+from stages._license.spdx import is_non_commercial_ok, is_permissive, matches_any
 
 _HEAD_BYTES, _TAIL_BYTES = 1_500_000, 500_000  # a footer sits at the end of a huge page
 

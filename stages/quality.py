@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 
 from pipeline.registry import register
 from pipeline.stage import Resources, Stage, StageConfig, StageOutput, with_column
-from stages._langcodes import normalize_code
+from stages._shared.langcodes import normalize_code
 from stages._quality import ALIASES, RULES, Document
 from stages._quality.c4 import C4Config
 from stages._quality.fineweb import FineWebConfig

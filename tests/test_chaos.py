@@ -253,8 +253,8 @@ def test_worker_killed_in_minhash_component_phase_job_completes_as_clean_run(
     folder = two_globals
     hold_file = folder / "held-worker"
     # The unit's output file is written, its result not yet returned nor committed.
-    monkeypatch.setattr("stages._components.large_star",
-                        HeldPhase("stages._components", "large_star", str(hold_file)))
+    monkeypatch.setattr("stages._shared.components.large_star",
+                        HeldPhase("stages._shared.components", "large_star", str(hold_file)))
     thread, killed = kill_when_held(hold_file)
     result = run_job(load_spec(job(folder, "killed-worker", TWO_GLOBALS)), progress=False)
     thread.join(timeout=5)
@@ -271,7 +271,7 @@ def test_driver_killed_in_global_phase_resumes_without_redoing_committed_work(tw
     # `pipeline run`, with the first unit of MinHash's first component phase held: by then
     # both map segments and all of dedup_exact have committed their work.
     boot = ("import sys; from tests.test_chaos import hold_phase; "
-            "hold_phase('stages._components', 'large_star', sys.argv[1]); "
+            "hold_phase('stages._shared.components', 'large_star', sys.argv[1]); "
             "from pipeline.cli import main; sys.exit(main(sys.argv[2:]))")
     with open(folder / "driver.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", boot, str(hold_file), "run",

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from pipeline.fasttext_models import ModelFileError, one_line_str
+from stages._shared.fasttext_models import ModelFileError, one_line_str
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from pipeline.train_classifier import TrainingDataError, is_held_out, main, train_classifier
+from stages._classify.train import TrainingDataError, is_held_out, main, train_classifier
 from stages.classify import Classify, ClassifyConfig
 from tests.conftest import assert_accounting, write_jsonl, write_parquet, write_spec
 

@@ -11,10 +11,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.decontam_report import decontam_report, main as report_main
+from stages._decontam.report import decontam_report, main as report_main
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from stages._ngrams import normalise, tokenize
+from stages._decontam.ngrams import normalise, tokenize
 from stages.decontam import Decontam, DecontamConfig
 from tests.conftest import assert_accounting, make_text, write_jsonl, write_spec
 
@@ -165,8 +165,9 @@ def test_parquet_and_csv_benchmarks_with_templates_and_strip_patterns(tmp_path):
         {"path": str(tmp_path / "b2.csv"), "name": "calc", "strip": [r"<<[^>]*>>"]}]))
     stage.setup()
     assert stage.index.benchmarks[0].name == "b1" and stage.index.benchmarks[0].items == 1
+    # the page writes the sum without spaces; the benchmark's, once stripped, has them
     rows, _ = run(stage, [planted(ITEMS[0]["question"]),
-                          planted(ITEMS[1]["answer"].replace("12 + 24", "12 + 24"))])
+                          planted(ITEMS[1]["answer"].replace("12 + 24 = 36", "12+24=36"))])
     assert rows[0]["contamination"] == ["b1:p1"]
     assert rows[1]["contamination"] == ["calc:0"]
 

@@ -20,7 +20,7 @@ from datasketch.lsh import _optimal_param
 
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from stages import _minhash as mh
+from stages._dedup_minhash import minhash as mh
 from tests.conftest import kill_tree, write_jsonl, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from pipeline import fasttext_models
+from stages._shared import fasttext_models
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from pipeline.train_classifier import train_classifier
-from stages._langcodes import normalize_code
+from stages._classify.train import train_classifier
+from stages._shared.langcodes import normalize_code
 from stages.langid import LangId, LangIdConfig, default_model_path
 from tests.conftest import assert_accounting, write_jsonl, write_spec
 

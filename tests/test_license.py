@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from stages._license_spdx import spdx_from_text, spdx_from_url
+from stages._license.spdx import spdx_from_text, spdx_from_url
 from stages.license import License, LicenseConfig
 from tests.conftest import assert_accounting, write_jsonl, write_spec
 

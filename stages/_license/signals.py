@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import DOMNode, HTMLTree
 
-from stages._license_spdx import cc_elements, spdx_from_text, spdx_from_url, spdx_from_value
+from stages._license.spdx import cc_elements, spdx_from_text, spdx_from_url, spdx_from_value
 
 METADATA, A_REL, PAGE_NOTICE, BODY_MENTION, DOMAIN_RULE = 5, 4, 3, 2, 1
 

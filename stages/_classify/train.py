@@ -45,7 +45,7 @@ import fsspec
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline import fasttext_models
+from stages._shared import fasttext_models
 from pipeline.io.formats import expand_paths
 
 _EVAL_BATCH = 4096

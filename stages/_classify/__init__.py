@@ -1,0 +1,1 @@
+"""Helpers of the `classify` stage (training a fastText classifier)."""

@@ -1,0 +1,1 @@
+"""Helpers of the `extract` stage (the extraction engines)."""

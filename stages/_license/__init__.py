@@ -1,0 +1,1 @@
+"""Helpers of the `license` stage (SPDX normalisation, page signals, domain rules)."""

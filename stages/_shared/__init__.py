@@ -1,0 +1,1 @@
+"""Helpers that several stages use (shuffles, connected components, language codes, models)."""
