@@ -1,5 +1,6 @@
-"""The control plane never trusts a request (DESIGN.md §5.6): token on every route but
-/healthz, paths only under the storage roots, bounded requests, no code from a request.
+"""The control plane never trusts a request (docs/architecture.md, "Invariants" 6): token on
+every route but /healthz, paths only under the storage roots, bounded requests, no code from
+a request.
 
 The service here points at a port where no Ray listens: a spec that wrongly got through
 validation would come back 503, never run.
@@ -15,6 +16,8 @@ import pytest
 from fastapi.openapi.utils import get_openapi
 
 from pipeline.registry import get_stage_class
+from stages.decontam import Decontam
+from stages.langid import LangId, default_model_path
 from tests.api_support import TOKEN, ServiceThread, make_root, service_config, submit_yaml
 
 NO_RAY = "http://127.0.0.1:9"
@@ -115,8 +118,8 @@ def test_specs_cannot_reach_outside_the_storage_roots(svc, tmp_path):
 
 
 def test_stage_options_naming_files_are_held_to_the_roots(svc, tmp_path):
-    if get_stage_class("langid") is None or get_stage_class("decontam") is None:
-        pytest.skip("no stage with a file option is installed")
+    # both ship with the project: a broken import fails here, it is never a skip
+    assert (get_stage_class("langid"), get_stage_class("decontam")) == (LangId, Decontam)
     outside = _outside(tmp_path)
     os.symlink(outside / "secret.jsonl", svc.root / "examples" / "lid.ftz")
     for stage, line in ((f"langid: {{model: '{outside}/secret.jsonl'}}", 8),
@@ -134,10 +137,7 @@ def test_stage_options_naming_files_are_held_to_the_roots(svc, tmp_path):
 
 
 def test_stage_files_inside_the_roots_pass(svc):
-    if get_stage_class("langid") is None:
-        pytest.skip("langid is not installed")
-    from stages.langid import default_model_path  # only to copy a real model into the root
-
+    assert get_stage_class("langid") is LangId
     models = svc.root / "examples" / "models"
     models.mkdir()
     shutil.copy(default_model_path(), models / "lid.ftz")
