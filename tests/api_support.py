@@ -3,6 +3,7 @@ The fixtures are in `tests/api_fixtures.py`."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+import yaml
 
 from pipeline.api.app import create_app
 from pipeline.api.config import ServiceConfig
@@ -37,10 +39,22 @@ def make_root(tmp_path: Path) -> Path:
     return root
 
 
+def quickstart_counts() -> dict[str, int]:
+    """Documents in, kept and rejected by examples/quickstart.yaml, counted from its sample
+    files and the word bounds its spec sets (words are whitespace-separated), so the API
+    tests follow the data instead of repeating numbers."""
+    spec = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    (bounds,) = [stage["length_filter"] for stage in spec["stages"]]
+    words = [len(json.loads(line)["text"].split())
+             for pattern in spec["input"]["paths"]
+             for path in sorted((ROOT / "examples").glob(pattern))
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = sum(bounds["min_words"] <= n <= bounds["max_words"] for n in words)
+    return {"in": len(words), "kept": kept, "rejected": len(words) - kept}
+
+
 def long_job_spec(root: Path, name: str, shards: int, docs: int = 4000) -> str:
     """A spec whose input splits into `shards` small shards, so the job runs a while."""
-    import json
-
     path = root / "long" / f"{name}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
