@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_support import TOKEN
+from tests.api_support import TOKEN, quickstart_counts
 
 pytest_plugins = ["tests.api_fixtures"]
 
@@ -73,8 +73,9 @@ def test_dashboard_submits_follows_and_shows_a_job(browser, service, storage_roo
     funnel = page.locator("#funnel tbody tr")
     expect(funnel).to_have_count(2)
     stage = page.locator('#funnel tr[data-stage="length_filter"]')
-    expect(stage.locator(".kept-count")).to_have_text("205")
-    expect(stage.locator(".rejected-count")).to_have_text("35")
+    expected = quickstart_counts()
+    expect(stage.locator(".kept-count")).to_have_text(str(expected["kept"]))
+    expect(stage.locator(".rejected-count")).to_have_text(str(expected["rejected"]))
     expect(page.locator("#reasons li").first).to_contain_text("length_filter: too_short:words")
     expect(page.locator("#throughput polyline")).to_have_count(1)
     expect(page.locator("#logs")).to_contain_text("job quickstart: 3 shards")
