@@ -207,11 +207,18 @@ def test_rerun_with_different_spec_is_refused(tmp_path, ray_cluster):
     write_jsonl(tmp_path / "in" / "a.jsonl", corpus_rows(10))
     run_job(load_spec(job_spec(tmp_path, "in/*.jsonl", "jsonl")), progress=False)
     changed = job_spec(tmp_path, "in/*.jsonl", "jsonl").read_text().replace("min_words: 5",
-                                                                             "min_words: 6")
+                                                                             "min_words: 10")
     spec_path = write_spec(tmp_path / "changed.yaml", changed)
     with pytest.raises(JobError, match="different spec"):
         run_job(load_spec(spec_path), progress=False)
-    run_job(load_spec(spec_path), progress=False, overwrite=True)
+    stale = tmp_path / "out" / "data" / "part-99999.parquet"  # no shard of either run
+    shutil.copy(tmp_path / "out" / "data" / "part-00000.parquet", stale)
+    result = run_job(load_spec(spec_path), progress=False, overwrite=True)
+    # started again: nothing resumed, the old output gone, the new bound applied
+    assert result.skipped == 0 and not stale.exists()
+    assert (result.docs_in, len(read_ids(tmp_path / "out", "data"))) == (10, 7)
+    reasons = pq.read_table(tmp_path / "out" / "rejected")["reason"].to_pylist()
+    assert sorted(reasons) == ["too_short:words=3", "too_short:words=3", "too_short:words=9"]
 
 
 class _BannedWords(Stage):
