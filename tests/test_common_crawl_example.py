@@ -19,11 +19,17 @@ from pipeline.runner import run_job
 from pipeline.spec import load_spec
 from tests.conftest import assert_accounting
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 SPEC = EXAMPLES / "common_crawl.yaml"
 SAMPLE = EXAMPLES / "data" / "common-crawl-sample.warc.gz"
 STEPS = ["read", "license", "extract", "langid", "quality", "dedup_exact", "dedup_minhash",
          "decontam"]
+# What README says each step removes from the 51 records (its "pipeline run
+# examples/common_crawl.yaml on its 51-record sample" paragraph), and what is kept.
+RECORDS, KEPT, CC_LICENSES = 51, 25, 17
+REMOVED = {"read": 4, "license": 0, "extract": 2, "langid": 4, "quality": 8, "dedup_exact": 3,
+           "dedup_minhash": 3, "decontam": 2}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +62,45 @@ def test_every_step_removes_something_except_license_which_only_annotates(recipe
     assert all(funnel[name]["rejected"] >= 1 for name in STEPS if name != "license")
     licenses = {r["license"] for r in rows(recipe, "data")}
     assert {"CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", None} <= licenses
+
+
+def test_each_step_removes_the_count_readme_gives_for_the_sample(recipe):
+    summary = json.loads((recipe / "report" / "summary.json").read_text())
+    assert summary["docs"] == {"in": RECORDS, "kept": KEPT, "rejected": RECORDS - KEPT}
+    assert {step["stage"]: step["rejected"] for step in summary["funnel"]} == REMOVED
+    rejected, kept = rows(recipe, "rejected"), rows(recipe, "data")
+    reasons = {name: sorted(r["reason"] for r in rejected if r["stage"] == name)
+               for name in STEPS}
+    # the reader: a 404, a 301, a PDF and a JPEG
+    assert reasons["read"] == ["content_type:application/pdf", "content_type:image/jpeg",
+                               "http_status:301", "http_status:404"]
+    assert reasons["extract"] == ["no_content"] * REMOVED["extract"]  # no text
+    assert all(r.startswith("lang:") and r != "lang:en" for r in reasons["langid"])
+    # quality: Gopher, C4 and FineWeb rules, each rejection naming its rule
+    rules = {r.split(":")[0] for r in reasons["quality"]}
+    assert rules <= {"gopher_quality", "gopher_repetition", "c4", "fineweb"}
+    assert {"gopher_quality", "c4", "fineweb"} <= rules
+    assert all(":" in r for r in reasons["quality"])
+    assert reasons["dedup_exact"] == ["duplicate"] * REMOVED["dedup_exact"]
+    assert reasons["dedup_minhash"] == ["near_duplicate"] * REMOVED["dedup_minhash"]
+    assert reasons["decontam"] == ["contaminated:gsm8k", "contaminated:humaneval"]
+    # license annotates CC licenses on pages kept and rejected after it alike
+    licensed = [r["license"] for r in kept + rejected if r.get("license")]
+    assert len(licensed) == CC_LICENSES and all(lic.startswith("CC-") for lic in licensed)
+
+
+def test_readme_gives_the_counts_this_test_checks():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    start = readme.index("`pipeline run examples/common_crawl.yaml` on its")
+    paragraph = readme[start:readme.index("Every record is kept", start)]
+    for phrase in (f"its {RECORDS}-record sample", f"the reader rejects {REMOVED['read']} ",
+                   f"`license` annotates {CC_LICENSES} CC licenses",
+                   f"`extract` rejects {REMOVED['extract']} ", f"`langid` {REMOVED['langid']} ",
+                   f"`quality` {REMOVED['quality']} ",
+                   f"`dedup_exact` {REMOVED['dedup_exact']} ",
+                   f"`dedup_minhash` {REMOVED['dedup_minhash']} ",
+                   f"`decontam` {REMOVED['decontam']} ", f"{KEPT} kept"):
+        assert phrase in paragraph, (phrase, paragraph)
 
 
 def test_decontam_drops_the_pages_quoting_gsm8k_and_humaneval(recipe):
