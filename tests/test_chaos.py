@@ -11,7 +11,9 @@ space is freed keeps what was committed.
 Kills are deterministic: a hook holds one unit of work (a stage batch, a phase unit) once,
 says which process holds it, and the test SIGKILLs that process while it is held. The hook
 reaches Ray workers by reference (`tests.test_chaos` is importable there), so the code
-under test is unchanged. The full disk is a small tmpfs, so those tests need root.
+under test is unchanged. The full disk is a small tmpfs, mounted in a user + mount namespace
+(no root needed; as root without user namespaces, mounted in place). A bad file fixed
+between two runs shows a failed shard retried.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
@@ -327,25 +331,62 @@ class FullDisk:
     decided: bool  # whether the global stage had finished deciding
 
 
+def _tmpfs_in_a_namespace(mount: Path, size: str) -> tuple[subprocess.Popen | None, str]:
+    """A process asleep in a new user + mount namespace where a tmpfs is mounted on `mount`
+    (mounting needs no privilege there), or None and why not."""
+    script = 'mount -t tmpfs -o "size=$2" tmpfs "$1" && echo mounted && exec sleep 3600'
+    try:
+        holder = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh",
+                                   "-c", script, "sh", str(mount), size],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:  # no unshare command
+        return None, str(exc)
+    if holder.stdout.readline().strip() == "mounted":
+        return holder, ""
+    holder.wait()
+    return None, holder.stderr.read().strip()
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
+    """A tmpfs of `size`, as a path this process, its children and Ray's workers can write.
+
+    The tmpfs lives in a user + mount namespace held by a sleeping process; every process of
+    this user reaches it through /proc/<pid>/root (the namespace's owner may look inside).
+    Where user namespaces are off, root mounts it in place; otherwise the test is skipped,
+    saying why. RLIMIT_FSIZE is no substitute: a Ray started under it cannot create its
+    object store (ray.init times out), and it limits files, not disks."""
+    mount = folder / "disk"
+    mount.mkdir()
+    holder, problem = _tmpfs_in_a_namespace(mount, size)
+    if holder is not None:
+        try:
+            yield Path(f"/proc/{holder.pid}/root{mount}")
+        finally:
+            holder.kill()
+            holder.communicate()  # reaps it and closes its pipes
+        return
+    if os.geteuid() != 0:
+        pytest.skip(f"no small disk: user namespaces are unavailable ({problem}) and mounting "
+                    "a tmpfs in place needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"no small disk: unshare failed ({problem}), mount failed "
+                    f"({done.stderr.strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 @pytest.fixture(scope="module", params=sorted(DISK_JOBS))
 def full_disk(request, tmp_path_factory, ray_cluster):
     """A `pipeline run` whose output disk (a 4 MiB tmpfs, filled with ballast) runs out of
-    space mid-way. Needs root (CAP_SYS_ADMIN) to mount; RLIMIT_FSIZE is no substitute: a Ray
-    started under it cannot create its object store (ray.init times out), and it limits
-    files, not disks."""
+    space mid-way."""
     kind, stages = request.param, DISK_JOBS[request.param]
     folder = tmp_path_factory.mktemp(f"disk-{kind}")
-    mount = folder / "disk"
-    mount.mkdir()
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                              capture_output=True, text=True)
-        problem = done.stderr.strip() if done.returncode else None
-    except OSError as exc:  # no mount command
-        problem = str(exc)
-    if problem is not None:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {problem}")
-    try:
+    with small_disk(folder) as mount:
         write_corpus(folder, files=12, rows=60)
         run_job(load_spec(job(folder, "clean", stages)), progress=False, keep_work=True)
         if kind == "map":  # room for about four of the twelve shards
@@ -362,8 +403,6 @@ def full_disk(request, tmp_path_factory, ray_cluster):
                                 timeout=120)
         yield FullDisk(kind, folder, spec, out, ballast, failed, shard_files(out),
                        bool(list(out.glob("_work/global/*/*/decisions.json"))))
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def assert_filled_mid_way(disk: FullDisk) -> None:
@@ -410,3 +449,33 @@ def test_full_disk_commits_only_whole_shards_and_resumes_once_space_is_freed(ful
         "committed shards were redone"
     assert_same_output(out, disk.folder / "clean")
     assert temporaries(out) == []
+
+
+# -- 5. a bad file, fixed between two runs --------------------------------------------------------
+def test_failed_shard_is_retried_on_the_next_run_once_its_file_is_fixed(tmp_path, ray_cluster):
+    """A file caught half-copied (empty) fails its shard; the job goes on within its error
+    budget and lists the failure in the report. Once the file is whole, the same command
+    retries that shard alone and ends with the output of a run that never failed."""
+    write_corpus(tmp_path, files=4, rows=30)
+    stages, budget = "  - length_filter: {min_words: 5}\n", "errors: {max_failed_fraction: 0.5}\n"
+    run_job(load_spec(job(tmp_path, "clean", stages, budget)), progress=False)
+    bad = tmp_path / "in" / "p02.jsonl"
+    whole = bad.read_bytes()
+    bad.write_bytes(b"")
+
+    spec, out = job(tmp_path, "retried", stages, budget), tmp_path / "retried"
+    first = run_job(load_spec(spec), progress=False)
+    assert [f["error"] for f in first.failed] == [f"{bad}: file is empty (0 bytes)"]
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["shards"]["failed"] == 1 and str(bad) in summary["failures"][0]["error"]
+    committed = shard_files(out)
+    assert len(committed) == 3 and "manifests/part-00002.json" not in committed
+
+    bad.write_bytes(whole)
+    second = run_job(load_spec(spec), progress=False)
+    assert second.failed == [] and (second.shards, second.skipped) == (4, 3)
+    after = shard_files(out)
+    assert {p: after.get(p) for p in committed} == committed, "committed shards were redone"
+    assert_same_output(out, tmp_path / "clean")
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["shards"]["failed"] == 0 and summary["failures"] == []
