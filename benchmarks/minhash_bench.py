@@ -1,5 +1,6 @@
-"""MinHash signatures: our vectorised code (stages/_minhash.py) vs datasketch.MinHash on the
-same documents, shingles and parameters, in one process and one invocation.
+"""MinHash signatures: our vectorised code (stages/_dedup_minhash/minhash.py) vs
+datasketch.MinHash on the same documents, shingles and parameters, in one process and one
+invocation.
 
 Throughput is per core: CPU seconds of this process (every path here is single-threaded), so
 other load on a shared machine does not inflate either side; wall-clock figures follow.

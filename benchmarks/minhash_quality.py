@@ -97,8 +97,9 @@ def build_corpus(pages: list[str], seed: int = 1) -> dict[str, str]:
 
 # -- the truth: exact Jaccard of every pair --------------------------------------------------------
 def shingles(text: str) -> set[tuple[str, ...]]:
-    """Written apart from stages/_minhash.py, to the same definition: lowercase; words split
-    at whitespace, control characters, punctuation and symbols."""
+    """Written apart from the stage's code, to the same definition (the dedup words of
+    stages/_shared/words.py): lowercase; words split at whitespace, control characters,
+    punctuation and symbols."""
     def separates(char: str) -> bool:
         category = unicodedata.category(char)
         return char.isspace() or category == "Cc" or category[0] in "PS"

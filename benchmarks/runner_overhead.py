@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 from pipeline.ray_env import ensure_ray  # noqa: E402
 from pipeline.runner import run_job  # noqa: E402
 from pipeline.spec import parse_spec  # noqa: E402
-from stages.length_filter import count_words  # noqa: E402
+from stages._shared.words import count_words  # noqa: E402
 
 ROWS_PER_FILE = 20_000
 ROW_GROUP = 5_000

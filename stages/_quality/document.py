@@ -8,6 +8,7 @@ Units:
 - tokens: whitespace-separated strings, punctuation attached ("end." is one token).
 - words: runs of letters, digits and combining marks in the lowercased text ("don't" is
   two words); what word counts, word lengths, stop words and n-grams use.
+Tokens and words are the whitespace words and letter words of stages/_shared/words.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,8 @@ from functools import cached_property
 import numpy as np
 
 from stages._quality.stopwords import NO_SPACE_LANGUAGES
+from stages._shared.words import LETTER_WORD, whitespace_words
 
-# \w misses combining marks, which would cut Devanagari, Arabic or Thai words apart; the
-# ranges add the marks of the scripts in common use (not their punctuation, e.g. the danda).
-_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
-          "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"
-          "\u0900-\u0963\u0966-\u0dff\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
-          "\u200c\u200d")
-WORD = re.compile(rf"[\w{_MARKS}]+")
 # A whitespace token without a single letter (numbers, symbols, punctuation runs), with the
 # whitespace before it: matched in " " + text + " ", the leading \s lets `re` skip ahead fast.
 NON_ALPHA_TOKEN = re.compile(r"\s(?:[^\w\s]|[\d_])+(?=\s)")
@@ -61,11 +56,11 @@ class Document:
 
     @cached_property
     def tokens(self) -> list[str]:
-        return self.text.split()
+        return whitespace_words(self.text)
 
     @cached_property
     def words(self) -> list[str]:
-        return WORD.findall(self.lower)
+        return LETTER_WORD.findall(self.lower)
 
     @cached_property
     def non_alpha_tokens(self) -> int:
