@@ -1,10 +1,11 @@
 """`dedup_exact`: one document per normalised text across the whole job.
 
-Three phases, all on Ray, nothing gathered on the driver:
-1. `hash` (per shard): 128-bit hash of the normalised text; rows written sorted by hash
-   partition, one row group per partition, so phase 2 reads only its slice of each file.
+Three phases, all on Ray, nothing gathered on the driver; they hand rows to each other
+through the partitioned files of stages/_shared/partitioned.py:
+1. `hash` (per shard): 128-bit hash of the normalised text; rows written by hash partition,
+   one row group per partition, so phase 2 reads only its slice of the files that hold it.
 2. `group` (per partition): for every hash, keep the smallest (id, shard, row); the others
-   become decisions (shard, row, duplicate_of), sorted by shard.
+   become decisions (shard, row, duplicate_of), written by shard.
 3. apply (per shard, in the next segment): reject the decided rows with reason `duplicate`.
 Per document the phases hold 16 bytes of hash plus id and position.
 """
@@ -12,6 +13,7 @@ Per document the phases hold 16 bytes of hash plus id and position.
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from typing import Literal
 
 import fsspec
@@ -24,8 +26,36 @@ from pydantic import Field
 
 from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput
+from stages._shared.partitioned import (PartitionUnit, Written, holders, read_partition,
+                                        read_shard_decisions, run_phase, unit_file,
+                                        write_partitioned, write_shard_sources)
 
 MAX_AUTO_PARTITIONS = 1024
+
+# A shard is its number in the sorted list of shard ids: sorting by number then orders
+# copies exactly as sorting by id would, so ties keep the same copy.
+HASHES = pa.schema([("part", pa.int32()), ("hash", pa.binary(16)), ("id", pa.string()),
+                    ("shard", pa.int32()), ("row", pa.int64())])
+DECISIONS = pa.schema([("shard", pa.int32()), ("row", pa.int64()),
+                       ("duplicate_of", pa.string())])
+
+
+@dataclass(frozen=True)
+class HashUnit:
+    index: int  # the shard's number
+    shard_path: str
+    out: str
+    partitions: int
+
+
+@dataclass(frozen=True)
+class Hashed(Written):
+    documents: int
+
+
+@dataclass(frozen=True)
+class Grouped(Written):
+    duplicates: int
 
 
 class DedupExactConfig(StageConfig):
@@ -58,56 +88,35 @@ class DedupExact(GlobalStage):
             text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
         return text
 
-    def _hash_shard(self, item: tuple[str, str, str, int]) -> int:
-        shard, path, out, partitions = item
-        with fsspec.open(path, "rb") as f:
+    def _hash_shard(self, unit: HashUnit) -> Hashed:
+        with fsspec.open(unit.shard_path, "rb") as f:
             table = pq.read_table(f, columns=["id", "text"])
         digests = [xxhash.xxh3_128_digest(t.encode()) for t in
                    self.normalise(table["text"]).to_pylist()]
         hashes = pa.array(digests, pa.binary(16))
-        part = np.frombuffer(b"".join(d[:8] for d in digests), "<u8") % partitions \
+        part = np.frombuffer(b"".join(d[:8] for d in digests), "<u8") % unit.partitions \
             if digests else np.array([], "u8")
-        rows = pa.table({"part": pa.array(part, pa.int32()), "hash": hashes,
-                         "id": table["id"], "shard": pa.array([shard] * len(part), pa.string()),
+        rows = pa.table({"part": pa.array(part, pa.int32()), "hash": hashes, "id": table["id"],
+                         "shard": pa.array(np.full(len(part), unit.index, np.int32)),
                          "row": pa.array(np.arange(len(part)), pa.int64())})
-        _write_grouped(rows.sort_by("part"), "part", out)
-        return len(part)
-
-    # -- phase 2 -------------------------------------------------------------------------------
-    def _group(self, item: tuple[int, list[str], str]) -> int:
-        partition, inputs, out = item
-        tables = []
-        for path in inputs:
-            with fsspec.open(path, "rb") as f:
-                tables.append(pq.read_table(f, filters=[("part", "=", partition)],
-                                            columns=["hash", "id", "shard", "row"]))
-        rows = pa.concat_tables(tables).sort_by(
-            [("hash", "ascending"), ("id", "ascending"), ("shard", "ascending"),
-             ("row", "ascending")])
-        hashes = rows["hash"].combine_chunks()
-        first = _run_starts(hashes)
-        keeper = _forward_fill(rows["id"].combine_chunks(), first)
-        dup = pc.invert(first)
-        decisions = pa.table({"shard": rows["shard"].filter(dup), "row": rows["row"].filter(dup),
-                              "duplicate_of": keeper.filter(dup)}).sort_by(
-            [("shard", "ascending"), ("row", "ascending")])
-        _write_grouped(decisions, "shard", out)
-        return decisions.num_rows
+        return Hashed(parts=write_partitioned(rows, "part", unit.out), documents=len(part))
 
     def plan(self, ctx: GlobalContext) -> dict:
-        partitions = self.config.partitions or max(1, min(len(ctx.shard_ids),
-                                                           MAX_AUTO_PARTITIONS))
-        hash_dir = posixpath.join(ctx.work_dir, "hash")
-        hash_files = [posixpath.join(hash_dir, f"{s}.parquet") for s in ctx.shard_ids]
-        hashed = ctx.map("hash", self._hash_shard,
-                [(s, ctx.shard_path(s), out, partitions)
-                 for s, out in zip(ctx.shard_ids, hash_files)], keys=list(ctx.shard_ids))
-        duplicates = ctx.map(
-            "group", self._group,
-            [(p, hash_files, posixpath.join(ctx.work_dir, "dups", f"{p:05d}.parquet"))
-             for p in range(partitions)], keys=[f"{p:05d}" for p in range(partitions)])
-        return {"documents": sum(hashed), "duplicates": sum(duplicates),
-                "partitions": partitions}
+        shards = sorted(ctx.shard_ids)
+        partitions = self.config.partitions or max(1, min(len(shards), MAX_AUTO_PARTITIONS))
+        hash_folder = posixpath.join(ctx.work_dir, "hash")
+        dups_folder = posixpath.join(ctx.work_dir, "dups")
+        hashed = run_phase(ctx, "hash", self._hash_shard, [
+            HashUnit(i, ctx.shard_path(s), unit_file(hash_folder, i), partitions)
+            for i, s in enumerate(shards)], shards, Hashed)
+        sources = holders(hashed, hash_folder, partitions)
+        grouped = run_phase(ctx, "group", _group, [
+            PartitionUnit(p, sources[p], unit_file(dups_folder, p)) for p in range(partitions)],
+            [f"{p:05d}" for p in range(partitions)], Grouped)
+        write_shard_sources(posixpath.join(ctx.work_dir, "decisions.json"), shards,
+                            holders(grouped, dups_folder, len(shards)))
+        return {"documents": sum(h.documents for h in hashed),
+                "duplicates": sum(g.duplicates for g in grouped), "partitions": partitions}
 
     # -- phase 3 -------------------------------------------------------------------------------
     def apply(self, table, shard_id, first_row, work_dir) -> StageOutput:
@@ -118,15 +127,28 @@ class DedupExact(GlobalStage):
         return StageOutput(table, reasons, {"duplicate_of": pa.array(targets, pa.string())})
 
     def _decisions(self, shard_id: str, work_dir: str) -> dict[int, str]:
+        """row -> the id it duplicates, for this shard, read once per shard."""
         if getattr(self, "_cached", (None,))[0] != shard_id:
-            fs, base = fsspec.core.url_to_fs(posixpath.join(work_dir, "dups"))
-            found: dict[int, str] = {}
-            for path in sorted(fs.glob(posixpath.join(base, "*.parquet"))):
-                with fs.open(path, "rb") as f:
-                    part = pq.read_table(f, filters=[("shard", "=", shard_id)])
-                found.update(zip(part["row"].to_pylist(), part["duplicate_of"].to_pylist()))
-            self._cached = (shard_id, found)
+            found = read_shard_decisions(posixpath.join(work_dir, "decisions.json"), shard_id,
+                                         ["row", "duplicate_of"], DECISIONS)
+            self._cached = (shard_id, dict(zip(found["row"].to_pylist(),
+                                               found["duplicate_of"].to_pylist())))
         return self._cached[1]
+
+
+# -- phase 2 (needs no config) -----------------------------------------------------------------
+def _group(unit: PartitionUnit) -> Grouped:
+    rows = read_partition(unit.source, "part", unit.part, ["hash", "id", "shard", "row"],
+                          HASHES).sort_by([("hash", "ascending"), ("id", "ascending"),
+                                           ("shard", "ascending"), ("row", "ascending")])
+    hashes = rows["hash"].combine_chunks()
+    first = _run_starts(hashes)
+    keeper = _forward_fill(rows["id"].combine_chunks(), first)
+    dup = pc.invert(first)
+    decisions = pa.table({"shard": rows["shard"].filter(dup), "row": rows["row"].filter(dup),
+                          "duplicate_of": keeper.filter(dup)})
+    return Grouped(parts=write_partitioned(decisions, "shard", unit.out),
+                   duplicates=decisions.num_rows)
 
 
 def _run_starts(sorted_values: pa.Array) -> pa.Array:
@@ -142,19 +164,3 @@ def _forward_fill(values: pa.Array, starts: pa.Array) -> pa.Array:
     start_index = np.maximum.accumulate(
         np.where(starts.to_numpy(zero_copy_only=False), np.arange(len(starts)), 0))
     return values.take(pa.array(start_index, pa.int64()))
-
-
-def _write_grouped(table: pa.Table, key: str, path: str) -> None:
-    """One row group per value of `key` (table sorted by it), so readers filter cheaply."""
-    fs, local = fsspec.core.url_to_fs(path)
-    fs.makedirs(posixpath.dirname(local), exist_ok=True)
-    with fs.open(local, "wb") as f, pq.ParquetWriter(f, table.schema,
-                                                     compression="zstd") as writer:
-        if table.num_rows == 0:
-            writer.write_table(table)
-            return
-        values = table[key].combine_chunks()
-        starts = np.flatnonzero(_run_starts(values).to_numpy(zero_copy_only=False))
-        ends = list(starts[1:]) + [table.num_rows]
-        for start, end in zip(starts, ends):
-            writer.write_table(table.slice(start, end - start))

@@ -1,11 +1,12 @@
 """`dedup_minhash`: keep one document per group of near-duplicates (MinHash LSH), job-wide.
 
-Phases, each a `ctx.map` of committed units on Ray; the driver only sees counts:
+Phases, each a `ctx.map` of committed units on Ray, handing rows to each other through the
+partitioned files of stages/_shared/partitioned.py; the driver only sees counts:
 0. `count` (per shard): rows, to size the partitions of the shuffles.
 1. `signatures` (per shard): normalised word n-gram shingles -> MinHash signature
-   (stages/_dedup_minhash/minhash.py, datasketch-compatible) -> one 64-bit bucket hash per band, written as
-   (partition, bucket, node) rows grouped by partition. With `verify`, also each document's
-   distinct shingle hashes. A node is `(shard index << 32) | row`.
+   (stages/_dedup_minhash/minhash.py, datasketch-compatible) -> one 64-bit bucket hash per
+   band, written as (partition, bucket, node) rows grouped by partition. With `verify`, also
+   each document's distinct shingle hashes. A node is `(shard index << 32) | row`.
 2. `candidates` (per bucket partition): documents sharing a bucket are candidate pairs.
    Without `verify` a star to the bucket's smallest node suffices (only connectivity
    matters); with `verify` each member is also paired with the next few, so that one false
@@ -29,7 +30,8 @@ import hashlib
 import json
 import math
 import posixpath
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import fsspec
 import numpy as np
@@ -42,8 +44,10 @@ from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput, with_column
 from stages._dedup_minhash import minhash as mh
 from stages._shared.components import LABELS, connected_components, write_edges
-from stages._shared.partitioned import (Source, holders, partition_of, read_partition, read_rows,
-                                 unit_file, write_partitioned)
+from stages._shared.partitioned import (PartitionUnit, Written, holders, partition_of,
+                                        read_partition, read_rows, read_shard_decisions,
+                                        run_phase, unit_file, write_partitioned,
+                                        write_shard_sources)
 
 # Default partitions of the shuffles: one per DOCS_PER_PARTITION documents (a unit of the
 # candidates phase then sorts ~1.4M band rows, ~30 MB), at most MAX_AUTO_PARTITIONS. Every
@@ -61,6 +65,61 @@ MEMBERS = pa.schema([("part", pa.int32()), ("label", pa.uint64()), ("id", pa.str
                      ("node", pa.uint64())])
 DECISIONS = pa.schema([("shard", pa.int32()), ("row", pa.int64()), ("keeper", pa.string()),
                        ("kept", pa.bool_())])
+
+
+# -- what the phases hand each other (units are pickled to Ray; results committed as JSON) ----
+class LshShape(NamedTuple):
+    bands: int
+    rows: int  # signature values per band
+
+
+@dataclass(frozen=True)
+class SignUnit:
+    index: int  # the shard's number: the high half of its nodes
+    shard_path: str
+    bands_out: str
+    shingles_out: str | None  # with verify: each document's distinct shingles
+    partitions: int
+
+
+@dataclass(frozen=True)
+class Signed(Written):
+    documents: int
+    without_shingles: int
+
+
+@dataclass(frozen=True)
+class Candidates(Written):
+    pairs: int  # distinct candidate pairs (without verify, the edges written)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyUnit(PartitionUnit):
+    shingle_folder: str  # the signatures phase's shingle files
+
+
+@dataclass(frozen=True)
+class Verified(Written):
+    pairs: int  # candidate pairs checked
+    edges: int  # of them, pairs at or above the threshold
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembersUnit(PartitionUnit):
+    shard_path: str  # the shard's rows, for their ids
+
+
+@dataclass(frozen=True)
+class Decided(Written):
+    rejected: int
+
+
+class ShardDecisions(NamedTuple):
+    """One shard's component members, as `apply` reads them."""
+
+    rows: np.ndarray  # sorted
+    keeper: pa.Array  # the id kept in each row's component
+    kept: np.ndarray  # is the row that one?
 
 
 class DedupMinhashConfig(StageConfig):
@@ -120,12 +179,13 @@ class DedupMinhash(GlobalStage):
     def produces(self):
         return ("dup_cluster",)
 
-    def lsh_shape(self) -> tuple[int, int]:
+    def lsh_shape(self) -> LshShape:
         cfg = self.config
         if cfg.bands is not None:
-            return cfg.bands, cfg.rows
-        return mh.optimal_bands_rows(cfg.threshold, cfg.num_perm, cfg.false_positive_weight,
-                                     cfg.false_negative_weight)
+            return LshShape(cfg.bands, cfg.rows)
+        return LshShape(*mh.optimal_bands_rows(cfg.threshold, cfg.num_perm,
+                                               cfg.false_positive_weight,
+                                               cfg.false_negative_weight))
 
     # -- the phases ----------------------------------------------------------------------------
     def plan(self, ctx: GlobalContext) -> dict:
@@ -144,54 +204,56 @@ class DedupMinhash(GlobalStage):
         shard_keys = [f"{tag}-{s}" for s in shards]
         part_keys = [f"{tag}-{p:05d}" for p in by_part]
 
-        signed = ctx.map("signatures", self._signatures, [
-            (i, ctx.shard_path(shards[i]), unit_file(folder["bands"], i),
-             unit_file(folder["shingles"], i) if cfg.verify else None, partitions)
-            for i in by_shard], keys=shard_keys)
+        signed = run_phase(ctx, "signatures", self._signatures, [
+            SignUnit(i, ctx.shard_path(shards[i]), unit_file(folder["bands"], i),
+                     unit_file(folder["shingles"], i) if cfg.verify else None, partitions)
+            for i in by_shard], shard_keys, Signed)
         sources = holders(signed, folder["bands"], partitions)
-        candidates = ctx.map("candidates", self._candidates, [
-            (p, sources[p], unit_file(folder["candidates"], p), partitions) for p in by_part],
-            keys=part_keys)
+        candidates = run_phase(ctx, "candidates", self._candidates, [
+            PartitionUnit(p, sources[p], unit_file(folder["candidates"], p), partitions)
+            for p in by_part], part_keys, Candidates)
         edges, edge_folder = candidates, folder["candidates"]
+        edge_count = sum(c.pairs for c in candidates)
         if cfg.verify:
             sources = holders(candidates, folder["candidates"], len(shards))
             edge_folder = folder["verified"]
-            edges = ctx.map("verify", self._verify, [
-                (i, sources[i], folder["shingles"], unit_file(edge_folder, i), partitions)
-                for i in by_shard], keys=shard_keys)
+            edges = run_phase(ctx, "verify", self._verify, [
+                VerifyUnit(i, sources[i], unit_file(edge_folder, i), partitions,
+                           shingle_folder=folder["shingles"])
+                for i in by_shard], shard_keys, Verified)
+            edge_count = sum(v.edges for v in edges)
         labels, label_folder = connected_components(ctx, edges, edge_folder, partitions,
                                                      base, tag)
         sources = holders(labels, label_folder, len(shards))
-        members = ctx.map("members", _members, [
-            (i, sources[i], ctx.shard_path(shards[i]), unit_file(folder["members"], i),
-             partitions) for i in by_shard], keys=shard_keys)
+        members = run_phase(ctx, "members", _members, [
+            MembersUnit(i, sources[i], unit_file(folder["members"], i), partitions,
+                        shard_path=ctx.shard_path(shards[i]))
+            for i in by_shard], shard_keys, Written)
         sources = holders(members, folder["members"], partitions)
-        keepers = ctx.map("keepers", _keepers, [
-            (p, sources[p], unit_file(folder["keepers"], p)) for p in by_part], keys=part_keys)
-        sources = holders(keepers, folder["keepers"], len(shards))
+        keepers = run_phase(ctx, "keepers", _keepers, [
+            PartitionUnit(p, sources[p], unit_file(folder["keepers"], p)) for p in by_part],
+            part_keys, Decided)
         bands, rows = self.lsh_shape()
         stats = {"bands": bands, "rows": rows, "partitions": partitions,
-                 "documents": sum(r["documents"] for r in signed),
-                 "without_shingles": sum(r["without_shingles"] for r in signed),
-                 "candidate_pairs": sum(r["pairs"] if "pairs" in r else r["edges"]
-                                        for r in candidates),
-                 "edges": sum(r["edges"] for r in edges),
-                 "in_components": sum(r["nodes"] for r in labels),
-                 "rejected": sum(r["rejected"] for r in keepers)}
-        _write_json(posixpath.join(ctx.work_dir, "decisions.json"), {
-            "tag": tag, "shards": {s: {"index": i, "source": sources[i]}
-                                   for i, s in enumerate(shards)}, "stats": stats})
+                 "documents": sum(r.documents for r in signed),
+                 "without_shingles": sum(r.without_shingles for r in signed),
+                 "candidate_pairs": sum(c.pairs for c in candidates),
+                 "edges": edge_count,
+                 "in_components": sum(r.nodes for r in labels),
+                 "rejected": sum(r.rejected for r in keepers)}
+        write_shard_sources(posixpath.join(ctx.work_dir, "decisions.json"), shards,
+                            holders(keepers, folder["keepers"], len(shards)), tag=tag,
+                            stats=stats)
         return stats
 
-    def _signatures(self, item: tuple[int, str, str, str | None, int]) -> dict:
-        index, path, band_out, shingle_out, partitions = item
+    def _signatures(self, unit: SignUnit) -> Signed:
         cfg = self.config
         bands, rows = self.lsh_shape()
         a, b = mh.permutations(cfg.num_perm, cfg.seed)
         a, b = a[:bands * rows], b[:bands * rows]  # unused permutations are not computed
         buckets, nodes, shingle_tables = [], [], []
         first_row = without = 0
-        with fsspec.open(path, "rb") as f:
+        with fsspec.open(unit.shard_path, "rb") as f:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=SIGNATURE_BATCH,
                                                         columns=["text"]):
                 normalised = mh.normalise(batch.column(0), lowercase=cfg.lowercase,
@@ -202,26 +264,25 @@ class DedupMinhash(GlobalStage):
                     rows_signed = first_row + offset + np.flatnonzero(has)
                     sig = mh.signatures(shingles, a, b)[has]
                     buckets.append(mh.band_hashes(sig, bands, rows).ravel())
-                    nodes.append(np.repeat((np.uint64(index) << np.uint64(32))
+                    nodes.append(np.repeat((np.uint64(unit.index) << np.uint64(32))
                                            | rows_signed.astype(np.uint64), bands))
-                    if shingle_out is not None:
+                    if unit.shingles_out is not None:
                         shingle_tables.append(_distinct_shingles(shingles, has, rows_signed))
                     without += int((~has).sum())
                 first_row += batch.num_rows
         bucket = np.concatenate(buckets) if buckets else np.zeros(0, np.uint64)
         table = pa.table({
-            "part": pa.array((bucket % np.uint64(partitions)).astype(np.int32)),
+            "part": pa.array((bucket % np.uint64(unit.partitions)).astype(np.int32)),
             "bucket": pa.array(bucket, pa.uint64()),
             "node": pa.array(np.concatenate(nodes) if nodes else np.zeros(0, np.uint64),
                              pa.uint64())}, schema=BANDS)
-        if shingle_out is not None:
-            _write_shingles(shingle_tables, shingle_out)
-        return {"parts": write_partitioned(table, "part", band_out), "documents": first_row,
-                "without_shingles": without}
+        if unit.shingles_out is not None:
+            _write_shingles(shingle_tables, unit.shingles_out)
+        return Signed(parts=write_partitioned(table, "part", unit.bands_out),
+                      documents=first_row, without_shingles=without)
 
-    def _candidates(self, item: tuple[int, Source, str, int]) -> dict:
-        part, source, out, partitions = item
-        rows = read_partition(source, "part", part, ["bucket", "node"], BANDS)
+    def _candidates(self, unit: PartitionUnit) -> Candidates:
+        rows = read_partition(unit.source, "part", unit.part, ["bucket", "node"], BANDS)
         bucket, node = rows["bucket"].to_numpy(), rows["node"].to_numpy()
         order = np.lexsort((node, bucket))
         bucket, node = bucket[order], node[order]
@@ -236,22 +297,22 @@ class DedupMinhash(GlobalStage):
                 v.append(node[gap:][same])
         u, v = np.concatenate(u), np.concatenate(v)
         u, v = _distinct_edges(np.minimum(u, v), np.maximum(u, v))
-        if not self.config.verify:
-            return write_edges(u, v, partitions, out)
+        if not self.config.verify:  # the pairs are the edges of the components
+            return Candidates(parts=write_edges(u, v, unit.partitions, unit.out).parts,
+                              pairs=len(u))
         table = pa.table({"shard": pa.array((u >> np.uint64(32)).astype(np.int32)),
                           "u": pa.array(u, pa.uint64()), "v": pa.array(v, pa.uint64())},
                          schema=CANDIDATES)
-        return {"parts": write_partitioned(table, "shard", out), "pairs": len(u)}
+        return Candidates(parts=write_partitioned(table, "shard", unit.out), pairs=len(u))
 
-    def _verify(self, item: tuple[int, Source, str, str, int]) -> dict:
-        index, source, shingle_folder, out, partitions = item
-        pairs = read_partition(source, "shard", index, ["u", "v"], CANDIDATES)
+    def _verify(self, unit: VerifyUnit) -> Verified:
+        pairs = read_partition(unit.source, "shard", unit.part, ["u", "v"], CANDIDATES)
         u, v = _distinct_edges(pairs["u"].to_numpy(), pairs["v"].to_numpy())
-        sets = _shingle_sets(np.unique(np.concatenate([u, v])), shingle_folder)
+        sets = _shingle_sets(np.unique(np.concatenate([u, v])), unit.shingle_folder)
         similar = np.array([mh.jaccard(sets[a], sets[b]) >= self.config.threshold
                             for a, b in zip(u.tolist(), v.tolist())], bool)
-        result = write_edges(u[similar], v[similar], partitions, out)
-        return dict(result, pairs=len(u))
+        written = write_edges(u[similar], v[similar], unit.partitions, unit.out)
+        return Verified(parts=written.parts, pairs=len(u), edges=written.edges)
 
     # -- applying the decisions ----------------------------------------------------------------
     def apply(self, table, shard_id, first_row, work_dir) -> StageOutput:
@@ -269,18 +330,15 @@ class DedupMinhash(GlobalStage):
         return StageOutput(with_column(table, "dup_cluster", cluster), reasons,
                            {"duplicate_of": duplicate_of})
 
-    def _decisions(self, shard_id: str, work_dir: str):
-        """(rows sorted, keeper id per row, kept flag per row) of this shard's component
-        members, read once per shard."""
+    def _decisions(self, shard_id: str, work_dir: str) -> ShardDecisions:
+        """This shard's component members, read once per shard."""
         cached = getattr(self, "_cached", None)
         if cached is not None and cached[0] == (work_dir, shard_id):
             return cached[1]
-        with fsspec.open(posixpath.join(work_dir, "decisions.json"), "r") as f:
-            entry = json.load(f)["shards"][shard_id]
-        found = read_partition(tuple(entry["source"]), "shard", entry["index"],
-                               ["row", "keeper", "kept"], DECISIONS).sort_by("row")
-        decided = (found["row"].to_numpy(), found["keeper"].combine_chunks(),
-                   found["kept"].to_numpy(zero_copy_only=False))
+        found = read_shard_decisions(posixpath.join(work_dir, "decisions.json"), shard_id,
+                                     ["row", "keeper", "kept"], DECISIONS).sort_by("row")
+        decided = ShardDecisions(found["row"].to_numpy(), found["keeper"].combine_chunks(),
+                                 found["kept"].to_numpy(zero_copy_only=False))
         self._cached = ((work_dir, shard_id), decided)
         return decided
 
@@ -291,27 +349,26 @@ def _count_rows(path: str) -> int:
         return pq.ParquetFile(f).metadata.num_rows
 
 
-def _members(item: tuple[int, Source, str, str, int]) -> dict:
+def _members(unit: MembersUnit) -> Written:
     """Attach ids to this shard's labelled rows, regrouped by component."""
-    index, source, shard_path, out, partitions = item
-    labelled = read_partition(source, "shard", index, ["row", "label"], LABELS)
+    labelled = read_partition(unit.source, "shard", unit.part, ["row", "label"], LABELS)
     row = labelled["row"].to_numpy()
     ids = pa.array([], pa.string())
     if len(row):
-        with fsspec.open(shard_path, "rb") as f:
+        with fsspec.open(unit.shard_path, "rb") as f:
             ids = pq.read_table(f, columns=["id"])["id"].cast(pa.string()).take(row)
     label = labelled["label"].to_numpy()
-    table = pa.table({"part": pa.array(partition_of(label, partitions)),
+    table = pa.table({"part": pa.array(partition_of(label, unit.partitions)),
                       "label": pa.array(label, pa.uint64()), "id": ids,
-                      "node": pa.array((np.uint64(index) << np.uint64(32))
+                      "node": pa.array((np.uint64(unit.part) << np.uint64(32))
                                        | row.astype(np.uint64), pa.uint64())}, schema=MEMBERS)
-    return {"parts": write_partitioned(table, "part", out)}
+    return Written(parts=write_partitioned(table, "part", unit.out))
 
 
-def _keepers(item: tuple[int, Source, str]) -> dict:
+def _keepers(unit: PartitionUnit) -> Decided:
     """Keep the smallest (id, node) of each component; decisions regrouped by shard."""
-    part, source, out = item
-    rows = read_partition(source, "part", part, ["label", "id", "node"], MEMBERS).sort_by(
+    rows = read_partition(unit.source, "part", unit.part, ["label", "id", "node"],
+                          MEMBERS).sort_by(
         [("label", "ascending"), ("id", "ascending"), ("node", "ascending")])
     label, node = rows["label"].to_numpy(), rows["node"].to_numpy()
     first = np.r_[True, label[1:] != label[:-1]] if len(label) else np.zeros(0, bool)
@@ -320,7 +377,8 @@ def _keepers(item: tuple[int, Source, str]) -> dict:
                       "row": pa.array((node & np.uint64(0xFFFFFFFF)).astype(np.int64)),
                       "keeper": rows["id"].combine_chunks().take(pa.array(keeper_row)),
                       "kept": pa.array(first)}, schema=DECISIONS)
-    return {"parts": write_partitioned(table, "shard", out), "rejected": int((~first).sum())}
+    return Decided(parts=write_partitioned(table, "shard", unit.out),
+                   rejected=int((~first).sum()))
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -373,11 +431,3 @@ def _shingle_sets(nodes: np.ndarray, shingle_folder: str) -> dict[int, np.ndarra
         for i, row in enumerate(table["row"].to_pylist()):
             sets[base | row] = values[offsets[i]:offsets[i + 1]]
     return sets
-
-
-def _write_json(path: str, payload: dict) -> None:
-    fs, local = fsspec.core.url_to_fs(path)
-    temporary = posixpath.join(posixpath.dirname(local), ".tmp-" + posixpath.basename(local))
-    with fs.open(temporary, "w") as f:
-        json.dump(payload, f)
-    fs.mv(temporary, local)
