@@ -1,102 +1,136 @@
-"""`classify`: score documents with a fastText classifier and keep those above a threshold.
+"""`classify`: score documents with a classifier; keep those that pass.
 
-`model:` is any supervised fastText model file: one trained by `pipeline train-classifier`,
-DCLM's `fasttext_oh_eli5` (`label: hq`) or another quality classifier. The score is the
-model's probability of the positive `label` for the text with newlines folded into spaces,
-as the trainer saw it; it goes to the `score` column (or `column:`). Documents scoring below
-`threshold` are rejected as `classify:score=<value>`; `threshold: null` only annotates.
-Empty or whitespace-only text is rejected as `empty_text` with a null score.
+Engines (`engine:`):
+- `fasttext` (default): a fastText model file - one trained by `pipeline train-classifier`,
+  DCLM's `fasttext_oh_eli5` (`label: hq`) or another; `score` = the probability of `label`;
+  below `threshold` (0.5) a document is rejected as `classify:score=<value>`
+  (`stages/_classify/fasttext_engine.py`).
+- `transformers`: a local Hugging Face sequence classifier (FineWeb-Edu's, ...) or an
+  encoder + head folder, on the CPU or GPU workers: regression, single- and multi-label heads,
+  columns named from `column` (`stages/_classify/transformers_engine.py`,
+  docs/stages_models.md).
+Empty or whitespace-only text is rejected as `empty_text` with null scores; `mode: annotate`
+(or `threshold: null` with no `keep_labels`) keeps every document. An ensemble is several
+`classify` steps with different `column`s.
 
 Keeping a top fraction of the corpus (DCLM keeps the best 10 %) needs every document's score
 before the first can be decided, so it is not a map-stage option: it would be a global stage
-(a first pass of per-shard score histograms, merged into the cut-off score) and is not built
-yet. Pick a threshold from the score histogram of the job report instead.
+and is not built yet. Pick a threshold from the score histogram of the job report instead.
 """
 
 from __future__ import annotations
 
+from typing import Literal
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from stages._shared import fasttext_models
 from pipeline.registry import register
-from pipeline.stage import (Resources, SpecPath, Stage, StageConfig, StageOutput,
-                            with_column)
+from pipeline.stage import Resources, SpecPath, Stage, StageOutput
+from stages._classify.fasttext_engine import FastTextClassifier
+from stages._classify.transformers_engine import (MULTI_LABEL, REGRESSION,
+                                                  TransformersClassifier, inspect_classifier,
+                                                  label_column)
+from stages._shared import fasttext_models
+from stages._shared.inference.options import MODEL_PACKAGES, ModelOptions
 
-EMPTY_TEXT = "empty_text"
+# Options that only the transformers engine reads.
+TRANSFORMERS_ONLY = {"max_length", "batch_tokens", "dtype", "gpus", "cpus", "keep_labels",
+                     "int_score", "int_range"}
 
 
-class ClassifyConfig(StageConfig):
-    model: SpecPath = Field(description="fastText classifier file (local path)")
-    label: str = Field("hq", description="positive label whose probability is the score "
-                                         "(`hq` and `__label__hq` are the same)")
+class ClassifyConfig(ModelOptions):
+    engine: Literal["fasttext", "transformers"] = Field(
+        "fasttext", description="fasttext (a model file) or transformers (a model folder)")
+    model: SpecPath = Field(description="fastText classifier file, or (engine transformers) "
+                            "a local model folder")
+    label: str | None = Field(None, description="positive label whose probability is the "
+                              "score; fasttext: default hq; transformers: default the second "
+                              "of two labels, else the most likely label")
     threshold: float | None = Field(
-        0.5, ge=0, le=1, description="reject documents scoring below; null keeps every one")
+        0.5, description="reject documents scoring below; null keeps every one")
     column: str = Field("score", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                        description="column the score is written to")
+                        description="column the score is written to (and prefix of the others)")
+    mode: Literal["filter", "annotate"] = Field("filter", description="annotate keeps every "
+                                                "document, scores only")
+    keep_labels: list[str] | None = Field(None, description="transformers: labels to keep "
+                                          "(single-label: the argmax; multi-label: any above "
+                                          "threshold)")
+    int_score: bool = Field(False, description="regression heads: add <column>_int, the "
+                            "score rounded and clipped to int_range")
+    int_range: tuple[int, int] = Field((0, 5), description="bounds of <column>_int")
 
     @field_validator("model")
     @classmethod
-    def _model_file_exists(cls, value):
+    def _model_exists(cls, value, info: ValidationInfo):
+        if info.data.get("engine") == "transformers":
+            inspect_classifier(value)  # names the missing file
+            return value
         return fasttext_models.local_model_file(
             value, "; train one with `pipeline train-classifier`")
 
+    def model_folder(self):
+        return inspect_classifier(self.model).folder if self.engine == "transformers" else None
+
+    @model_validator(mode="after")
+    def _options_fit_the_model(self):
+        if self.engine == "fasttext":
+            given = sorted(TRANSFORMERS_ONLY & self.model_fields_set)
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for engine transformers")
+            problem, labels = "single_label_classification", None
+        else:
+            classifier = inspect_classifier(self.model)
+            problem, labels = classifier.problem_type, classifier.labels
+        _check_labels(self, problem, labels)
+        return self
+
+
+def _check_labels(cfg: ClassifyConfig, problem: str, labels: list[str] | None) -> None:
+    probability = problem != REGRESSION
+    if probability and cfg.threshold is not None and not 0 <= cfg.threshold <= 1:
+        raise ValueError(f"threshold {cfg.threshold}: a probability is between 0 and 1")
+    wrong = [(cfg.keep_labels and problem == REGRESSION, "keep_labels"),
+             (cfg.int_score and problem != REGRESSION, "int_score"),
+             (cfg.label and problem != "single_label_classification" and labels, "label")]
+    for bad, name in wrong:
+        if bad:
+            raise ValueError(f"{name} does not apply to a {problem.replace('_', '-')} head")
+    asked = ([cfg.label] if cfg.label else []) + (cfg.keep_labels or [])
+    unknown = [x for x in asked if labels is not None and x not in labels]
+    if unknown:
+        raise ValueError(f"the model has no label {unknown[0]!r}; its labels: {labels}")
+    if problem == MULTI_LABEL and len({label_column("c", x) for x in labels}) < len(labels):
+        raise ValueError(f"labels {labels} give clashing column names")
+
 
 @register
-class Classify(fasttext_models.HoldsModel, Stage):
+class Classify(Stage):
     name = "classify"
     config_model = ClassifyConfig
-    description = "Score documents with a fastText classifier; keep those above a threshold."
+    description = ("Score documents with a classifier (fastText, or a transformers model on "
+                   "CPU/GPU); keep those above a threshold.")
+
+    def engine(self) -> FastTextClassifier | TransformersClassifier:
+        if getattr(self, "_engine", None) is None:
+            transformers = getattr(self.config, "engine", "fasttext") == "transformers"
+            self._engine = (TransformersClassifier if transformers
+                            else FastTextClassifier)(self.config)
+        return self._engine
 
     def produces(self):
-        return (self.config.column,)
+        return self.engine().columns()
 
     def resources(self) -> Resources:
+        if self.config.engine == "transformers":
+            return self.config.resources()
         return Resources(cpus=1, memory_gb=1.0)
 
-    @property
-    def positive_label(self) -> str:
-        label, prefix = self.config.label, fasttext_models.LABEL_PREFIX
-        return label if label.startswith(prefix) else prefix + label
+    def packages(self):
+        return MODEL_PACKAGES if self.config.engine == "transformers" else {}
 
     def setup(self) -> None:
-        model = fasttext_models.load_model(self.config.model)
-        labels = getattr(model, "labels", None)  # the predict-only fasttext build has none
-        if labels is not None and self.positive_label not in labels:
-            raise fasttext_models.ModelFileError(
-                f"{self.config.model} has no label {self.config.label!r}; its labels are "
-                f"{', '.join(labels)}; set `label:` to one of them")
-        self._model = model
+        self.engine().setup()
 
     def process(self, table: pa.Table) -> StageOutput:
-        has_text = fasttext_models.has_content(table["text"])
-        lines = fasttext_models.one_line(table["text"])
-        present = lines if has_text.all() else pc.filter(lines, pa.array(has_text))
-        scores = np.zeros(len(has_text))
-        scores[has_text] = self.score(present.to_pylist())
-        score = pa.array(scores, mask=~has_text)
-        reasons = pc.if_else(pa.array(has_text), self._verdict(score), EMPTY_TEXT)
-        return StageOutput(with_column(table, self.config.column, score), reasons)
-
-    def score(self, texts: list[str]) -> np.ndarray:
-        """Probability of the positive label for each one-line text."""
-        labels, probs = fasttext_models.predict(self.loaded_model(), texts, k=-1)
-        positive = self.positive_label
-        out = np.zeros(len(texts))
-        for i, (names, values) in enumerate(zip(labels, probs)):
-            if positive in names:
-                out[i] = values[names.index(positive)]
-        # Quantized models can overshoot 1 by a few 1e-5; a probability stays within [0, 1].
-        return np.clip(out, 0.0, 1.0)
-
-    def _verdict(self, score: pa.Array) -> pa.Array:
-        if self.config.threshold is None:
-            return pa.nulls(len(score), pa.string())
-        low = pc.less(score, self.config.threshold)
-        text = pc.binary_join_element_wise(
-            f"classify:{self.config.column}=", pc.cast(pc.round(score, 3), pa.string()), "")
-        return pc.if_else(low, text, pa.scalar(None, pa.string()))
-
+        return self.engine().process(table)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -60,7 +59,6 @@ def check_model_folder(path: str, kind: str) -> str:
     return path
 
 
-@lru_cache(maxsize=32)
 def inspect_folder(path: str, kind: str) -> ModelFolder:
     if "://" in path:
         raise ValueError(f"{path}: give a local folder; model stages load from local "
@@ -92,7 +90,7 @@ def _sentence_transformers_layout(path: str) -> tuple[str, str | None]:
                 f"{path}/modules.json: module {module.get('type')!r} is not supported (the "
                 "model stages run a transformer, its pooling and normalisation only; a Dense "
                 "or other layer would be skipped and change the vectors)")
-        folder = os.path.join(path, module.get("path", ""))
+        folder = os.path.normpath(os.path.join(path, module.get("path", "")))
         if role == "transformer":
             transformer = folder
         elif role == "pooling":
