@@ -9,12 +9,14 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from langcodes import Language
 from pydantic import ValidationError
 
 from stages._shared import fasttext_models
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
 from stages._classify.train import train_classifier
+from stages._quality.stopwords import languages as stop_word_languages
 from stages._shared.langcodes import normalize_code
 from stages.langid import LangId, LangIdConfig, default_model_path
 from tests.conftest import assert_accounting, write_jsonl, write_spec
@@ -120,9 +122,30 @@ def test_newlines_are_folded_and_a_batch_predicts_like_single_texts(stage):
     ("__label__srp_Latn", "sr"), ("__label__nob_Latn", "no"), ("nb", "no"),
     ("__label__nn", "nn"), ("__label__als", "gsw"), ("__label__als_Latn", "sq"),
     ("__label__yue", "yue"), ("__label__arz_Arab", "arz"), ("__label__ceb", "ceb"),
-    ("eng", "en"), ("EN", "en"), ("pt-BR", "pt"), ("fil", "tl")])
+    ("eng", "en"), ("EN", "en"), ("pt-BR", "pt"), ("fil", "tl"), ("__label__deu_Latn", "de"),
+    ("ger", "de"), ("__label__heb_Hebr", "he"), ("iw", "he"), ("__label__yid_Hebr", "yi"),
+    ("__label__hbs_Latn", "sh"), ("__label__tgl_Latn", "tl"), ("__label__nno_Latn", "nn"),
+    ("__label__twi_Latn", "ak"), ("tw", "ak"), ("xyz", "xyz")])
 def test_labels_map_to_one_code_per_language(label, code):
     assert normalize_code(label) == code
+
+
+def test_every_lid176_label_keeps_the_code_the_hand_written_tables_gave():
+    # normalize_code takes ISO 639 from langcodes now; for every label the shipped lid.176
+    # emits it still gives the label's own code, but for Wikipedia's `als` (Alemannic)
+    labels = fasttext_models.load_model(default_model_path()).get_labels()
+    assert len(labels) == 176
+    codes = {label: label[len("__label__"):] for label in labels}
+    assert {label: normalize_code(label) for label in labels} == codes | {"__label__als": "gsw"}
+    # memoised: the second pass is one cache hit per label
+    hits = normalize_code.cache_info().hits
+    assert [normalize_code(label) for label in labels] and \
+        normalize_code.cache_info().hits - hits == len(labels)
+    # the same languages as GlotLID writes them (ISO 639-3 + script) come back to one code,
+    # as do the languages quality has stop words for
+    for code in {c for c in codes.values() if len(c) == 2} | set(stop_word_languages()):
+        three = Language.get(code, normalize=False).to_alpha3()
+        assert normalize_code(f"__label__{three}_Latn") == normalize_code(code) == code, code
 
 
 def test_any_fasttext_lid_model_with_glotlid_style_labels(tmp_path):
