@@ -3,9 +3,9 @@
 A `vllm serve` instance, a hosted API, or anything that speaks `POST {base_url}/chat/
 completions`. Requests go out concurrently (at most `max_concurrency` per worker) over one
 pooled `httpx.Client`; each has a timeout, and a 429, a 5xx, a timeout or a dropped
-connection is retried with exponential backoff (honouring `Retry-After`). When the retries
-run out the batch raises, so the shard fails and is redone on the next run instead of
-rejecting documents for an outage.
+connection is retried (by `tenacity`) with exponential backoff, honouring `Retry-After`.
+When the retries run out the batch raises, so the shard fails and is redone on the next run
+instead of rejecting documents for an outage.
 
 The API key is read on the worker from the environment variable named by `api_key_env`.
 Only names ending in `_API_KEY` are accepted: a spec submitted through the control plane must
@@ -17,16 +17,25 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from stages._rephrase.engines import Chat, EngineError, Generation, Sampling, chat_to_text
 
 RETRY_STATUSES = {408, 409, 429} | set(range(500, 600))
+
+
+class _Retryable(Exception):
+    """An attempt that failed in a way worth another: what went wrong, and how long the
+    server asked us to wait (`Retry-After`), if it did."""
+
+    def __init__(self, problem: str, retry_after: float | None = None):
+        super().__init__(problem)
+        self.retry_after = retry_after
 
 
 class OpenAIOptions(BaseModel):
@@ -63,6 +72,10 @@ class OpenAIEngine:
         self._tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
         self.retries = 0  # requests retried so far (for logs and tests)
         self._lock = threading.Lock()
+        self._retrying = Retrying(retry=retry_if_exception_type(_Retryable),
+                                  stop=stop_after_attempt(options.max_retries + 1),
+                                  wait=self._wait, before_sleep=self._count_retry,
+                                  reraise=True)
 
     def chunking_tokenizer(self):
         return self._tokenizer
@@ -74,28 +87,37 @@ class OpenAIEngine:
         body = {"model": self.model, "messages": chat, "temperature": sampling.temperature,
                 "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
                 "seed": sampling.seed_for(chat_to_text(chat)), "n": 1}
-        opts = self.options
-        for attempt in range(opts.max_retries + 1):
-            try:
-                response = self.client.post(self.url, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                problem, wait = f"{type(exc).__name__}: {exc}", None
-            else:
-                if response.status_code == 200:
-                    return _parse(response)
-                problem = f"HTTP {response.status_code}: {response.text[:300]}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise EngineError(f"POST {self.url} failed with {problem}; check "
-                                      "openai.base_url, the model name and the API key")
-                wait = _retry_after(response)
-            if attempt == opts.max_retries:
-                break
-            with self._lock:
-                self.retries += 1
-            time.sleep(min(opts.max_backoff_s, wait if wait is not None else
-                           opts.backoff_s * 2 ** attempt * (1 + 0.25 * random.random())))
-        raise EngineError(f"POST {self.url} failed after {opts.max_retries + 1} attempts "
-                          f"(last: {problem}); the shard fails and is redone on the next run")
+        try:  # a copy per request: the pool's threads each run their own retry loop
+            return self._retrying.copy()(self._attempt, body)
+        except _Retryable as last:
+            raise EngineError(f"POST {self.url} failed after {self.options.max_retries + 1} "
+                              f"attempts (last: {last}); the shard fails and is redone on the "
+                              "next run") from None
+
+    def _attempt(self, body: dict) -> Generation:
+        try:
+            response = self.client.post(self.url, json=body)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code == 200:
+            return _parse(response)
+        problem = f"HTTP {response.status_code}: {response.text[:300]}"
+        if response.status_code in RETRY_STATUSES:
+            raise _Retryable(problem, _retry_after(response))
+        raise EngineError(f"POST {self.url} failed with {problem}; check openai.base_url, the "
+                          "model name and the API key")
+
+    def _wait(self, state: RetryCallState) -> float:
+        """The server's Retry-After, else backoff_s doubling per retry with up to 25% jitter
+        (so workers that failed together do not retry together), capped at max_backoff_s."""
+        asked = state.outcome.exception().retry_after
+        backoff = self.options.backoff_s * 2 ** (state.attempt_number - 1) * (
+            1 + 0.25 * random.random())
+        return min(self.options.max_backoff_s, asked if asked is not None else backoff)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        with self._lock:
+            self.retries += 1
 
     def close(self) -> None:
         self.pool.shutdown(wait=False)
