@@ -139,16 +139,19 @@ class GlobalStage(Stage):
 
 # -- helpers for stage authors --------------------------------------------------------------
 EMPTY_TEXT = "empty_text"  # the reason for a document whose text is null or only whitespace
-_HAS_CONTENT = r"\S"
+# A character Python's str.isspace() does not call whitespace: RE2's \s and \p{Z} leave out
+# \v, \x1c-\x1f and \x85, so the vectorised check agrees with `not text.isspace()`.
+_HAS_CONTENT = r"[^\s\p{Z}\x0b\x1c-\x1f\x85]"
 
 
 def reason(code: str, measure: str | None = None, value: Any = None) -> str:
     """The one reason format: `code`, `code:value` or `code:measure=value`.
 
-    Numbers keep four significant digits: enough to tell a value from a nearby threshold."""
+    Numbers keep four significant digits: enough to tell a value from a nearby threshold.
+    A value given as a string is shown as it is (a stage that prints it its own way)."""
     if value is None:
         return code if measure is None else f"{code}:{measure}"
-    shown = format_value(value) if isinstance(value, (int, float)) else str(value)
+    shown = format_value(value) if isinstance(value, (int, float, np.number)) else str(value)
     return f"{code}:{shown}" if measure is None else f"{code}:{measure}={shown}"
 
 
@@ -162,16 +165,21 @@ def reasons_where(failed: pa.Array, code: str, measure: str | None = None,
                   values: pa.Array | None = None,
                   otherwise: pa.Array | None = None) -> pa.Array:
     """`reason` for a whole column: rows where `failed` is true get `code[:measure]=value`
-    (values as Arrow prints them: round them first), the others keep `otherwise` (null)."""
-    n = len(failed)
-    otherwise = pa.nulls(n, pa.string()) if otherwise is None else otherwise
-    failed = pc.fill_null(failed, False)
+    (values as Arrow prints them: round them first), the others keep `otherwise` (null).
+    Strings are built for the failing rows only."""
+    otherwise = pa.nulls(len(failed), pa.string()) if otherwise is None else _whole(otherwise)
+    failed = _whole(pc.fill_null(failed, False))
+    if not pc.any(failed).as_py():
+        return otherwise
     if values is None:
-        text = pa.scalar(reason(code, measure), pa.string())
-    else:
-        prefix = f"{code}:" if measure is None else f"{code}:{measure}="
-        text = pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), "")
-    return pc.if_else(failed, text, otherwise)
+        return pc.if_else(failed, pa.scalar(reason(code, measure), pa.string()), otherwise)
+    prefix = f"{code}:" if measure is None else f"{code}:{measure}="
+    shown = pc.cast(_whole(values).filter(failed), pa.string())
+    return pc.replace_with_mask(otherwise, failed, pc.binary_join_element_wise(prefix, shown, ""))
+
+
+def _whole(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def reasons_or_none(reasons: Sequence[str | None]) -> pa.Array | None:
@@ -200,7 +208,7 @@ def with_column(table: pa.Table, name: str, values) -> pa.Table:
 def has_text(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Per row: is there any non-whitespace text? (null counts as none)"""
     found = pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
-    return found.to_numpy(zero_copy_only=False).astype(bool)
+    return _whole(found).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def on_rows_with_text(texts: pa.Array | pa.ChunkedArray, score: Callable[[list[str]], Any],
@@ -229,19 +237,18 @@ class DocumentFilter(Stage):
 
     Subclasses set `name`, `config_model`, `description` and `judge(text, **columns)`, which
     returns a reason (see `reason`) or None to keep the document. Columns named in
-    `requires()` besides `text` arrive as keyword arguments. Rows whose text is null or only
-    whitespace are rejected as `empty_text` without calling `judge`."""
+    `requires()` besides `text`, and in `optional_columns` (None where the table lacks
+    them), arrive as keyword arguments. Rows whose text is null or only whitespace are
+    rejected as `empty_text` without calling `judge`."""
+
+    optional_columns: ClassVar[tuple[str, ...]] = ()
 
     def process(self, table: pa.Table) -> StageOutput:
-        others = [c for c in self.requires() if c != "text"]
-        texts = table["text"].to_pylist()
-        extra = [table[c].to_pylist() for c in others]
-        reasons = []
-        for row, text in enumerate(texts):
-            if not text or text.isspace():
-                reasons.append(EMPTY_TEXT)
-                continue
-            reasons.append(self.judge(text, **{c: col[row] for c, col in zip(others, extra)}))
+        names = [c for c in self.requires() if c != "text"] + list(self.optional_columns)
+        columns = [column_or_nulls(table, c, pa.null()).to_pylist() for c in names]
+        reasons = [self.judge(text, **dict(zip(names, values))) if present else EMPTY_TEXT
+                   for present, text, *values in
+                   zip(has_text(table["text"]), table["text"].to_pylist(), *columns)]
         return StageOutput(table, reasons_or_none(reasons))
 
     def judge(self, text: str, **columns: Any) -> str | None:  # pragma: no cover - abstract

@@ -31,7 +31,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
                       model_validator)
 
 from pipeline.registry import register
-from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, with_column
+from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, reason, reasons_or_none,
+                            with_column)
 from stages._decontam.index import BenchmarkSource, NgramIndex, build_index, check_readable
 from stages._decontam.ngrams import document_ngrams, normalise, tokenize
 
@@ -161,25 +162,23 @@ class Decontam(Stage):
                 continue
             hits[doc] = [self.index.item_names[i] for i in items]
             counts[doc] = len(members)
-            reason = "contaminated:" + ",".join(
-                sorted({self.index.benchmarks[self.index.item_benchmark[i]].name
-                        for i in items}))
+            benchmarks = {self.index.benchmarks[self.index.item_benchmark[i]].name for i in items}
+            why = reason("contaminated", value=",".join(sorted(benchmarks)))
             if self.config.mode == "drop":
-                reasons[doc] = reason
+                reasons[doc] = why
                 continue
             if texts is None:
                 texts = table["text"].to_pylist()
             redacted = self._redact(texts[doc], normalised, tokens, doc, windows[members])
             if redacted is None:
-                reasons[doc] = reason
+                reasons[doc] = why
             else:
                 texts[doc] = redacted
         if texts is not None:
             table = with_column(table, "text", pa.array(texts, table["text"].type))
         table = with_column(table, "contamination", pa.array(hits, pa.list_(pa.string())))
         table = with_column(table, "contamination_ngrams", pa.array(counts, pa.int32()))
-        rejected = any(r is not None for r in reasons)
-        return StageOutput(table, pa.array(reasons, pa.string()) if rejected else None)
+        return StageOutput(table, reasons_or_none(reasons))
 
     def _items_hit(self, keys: np.ndarray) -> list[int]:
         per_item: dict[int, int] = {}

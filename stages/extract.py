@@ -25,7 +25,8 @@ from pydantic import Field, model_validator
 
 from pipeline.io.charset import decode_html
 from pipeline.registry import register
-from pipeline.stage import Resources, Stage, StageConfig, StageOutput, with_column
+from pipeline.stage import (Resources, Stage, StageConfig, StageOutput, column_or_nulls, reason,
+                            reasons_or_none, with_column)
 from pipeline.time_limit import TimeLimitExceeded, cpu_time_limit
 from stages._extract.engines import (AUTO_FALLBACK_MIN_WORDS, AutoEngine, Extracted,
                                      ResiliparseEngine, TrafilaturaEngine)
@@ -88,31 +89,28 @@ class Extract(Stage):
             self._engine = careful if cfg.engine == "trafilatura" else fast
 
     def process(self, table: pa.Table) -> StageOutput:
-        html = table["html"].to_pylist()
-        charsets = table["charset"].to_pylist() if "charset" in table.column_names \
-            else [None] * table.num_rows
-        urls = table["url"].to_pylist() if "url" in table.column_names \
-            else [None] * table.num_rows
         texts, titles, dates, reasons = [], [], [], []
-        for page, charset, url in zip(html, charsets, urls):
-            found, reason = self._one(page, charset, url)
-            texts.append(found.text if reason is None else None)
+        for page, charset, url in zip(table["html"].to_pylist(),
+                                      column_or_nulls(table, "charset").to_pylist(),
+                                      column_or_nulls(table, "url").to_pylist()):
+            found, why = self._one(page, charset, url)
+            texts.append(found.text if why is None else None)
             titles.append(found.title)
             dates.append(found.date)
-            reasons.append(reason)
+            reasons.append(why)
         out = table
         if not self.config.keep_html:
             out = out.drop_columns(["html"])
         for name, values in (("text", texts), ("title", titles), ("date", dates)):
             out = with_column(out, name, pa.array(values, pa.string()))
-        return StageOutput(out, pa.array(reasons, pa.string()))
+        return StageOutput(out, reasons_or_none(reasons))
 
     def _one(self, page, charset: str | None, url: str | None) -> tuple[Extracted, str | None]:
         nothing = Extracted(None)
         if page is None:
             return nothing, "no_content"
         if len(page) > self.config.max_bytes:
-            return nothing, f"too_large:bytes={len(page)}"
+            return nothing, reason("too_large", "bytes", len(page))
         try:
             with cpu_time_limit(self.config.timeout_s):
                 text, _ = decode_html(page, charset)
@@ -120,7 +118,7 @@ class Extract(Stage):
         except TimeLimitExceeded:
             return nothing, "extract_timeout"
         except Exception as exc:  # one bad page must not fail its shard
-            return nothing, f"extract_error:{type(exc).__name__}"
-        if not found.text or not found.text.strip():
+            return nothing, reason("extract_error", value=type(exc).__name__)
+        if not found.text or found.text.isspace():
             return found, "no_content"
         return found, None

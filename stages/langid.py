@@ -1,8 +1,8 @@
 """`langid`: language identification with a fastText LID model.
 
-Writes `lang` (one code per language, see `stages/_langcodes.py`: ISO 639-1 where one exists,
-else ISO 639-3, so lid.176's `__label__en` and GlotLID's `__label__eng_Latn` are both `en`)
-and `lang_score` (the model's probability for that language).
+Writes `lang` (one code per language, see `stages/_shared/langcodes.py`: ISO 639-1 where
+one exists, else ISO 639-3, so lid.176's `__label__en` and GlotLID's `__label__eng_Latn` are
+both `en`) and `lang_score` (the model's probability for that language).
 
 Policy: with `keep: [en, ...]` a document in another language is rejected as `lang:<code>`;
 a document whose best language scores below `min_score` (default 0.65, as FineWeb) is
@@ -19,19 +19,18 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator
 
-from stages._shared import fasttext_models
 from pipeline.registry import register
-from pipeline.stage import (Resources, SpecPath, Stage, StageConfig, StageOutput,
-                            with_column)
+from pipeline.stage import (EMPTY_TEXT, Resources, SpecPath, Stage, StageConfig, StageOutput,
+                            on_rows_with_text, reasons_where, with_column)
+from stages._shared import fasttext_models
 from stages._shared.langcodes import normalize_code
 
-EMPTY_TEXT = "empty_text"
 LOW_SCORE = "lang_low_score"
+FOUND = pa.struct([("lang", pa.string()), ("score", pa.float64())])
 
 
 def default_model_path() -> str:
@@ -84,36 +83,25 @@ class LangId(fasttext_models.HoldsModel, Stage):
         self._model = fasttext_models.load_model(self.config.model or default_model_path())
 
     def process(self, table: pa.Table) -> StageOutput:
-        has_text = fasttext_models.has_content(table["text"])
-        lang, score = self.identify(fasttext_models.one_line(table["text"]), has_text)
-        reasons = pc.if_else(pa.array(has_text), self._verdict(lang, score), EMPTY_TEXT)
+        found, present = on_rows_with_text(fasttext_models.one_line(table["text"]),
+                                           self.identify, FOUND)
+        lang, score = found.flatten()  # null where a row has no text
+        reasons = self._verdict(lang, score)
+        reasons = reasons_where(pa.array(~present), EMPTY_TEXT, otherwise=reasons)
         table = with_column(table, "lang", lang)
         table = with_column(table, "lang_score", score)
         return StageOutput(table, reasons)
 
-    def identify(self, lines, mask: np.ndarray) -> tuple[pa.Array, pa.Array]:
-        """Language and score of each one-line text; null where `mask` is false."""
-        everything = bool(mask.all())
-        texts = (lines if everything else pc.filter(lines, pa.array(mask))).to_pylist()
-        labels, probs = fasttext_models.predict(self.loaded_model(), texts, k=1)
-        codes = [normalize_code(top[0]) for top in labels]  # memoised: one lookup per row
+    def identify(self, lines: list[str]) -> list[tuple[str, float]]:
+        """(language, score) of each one-line text."""
+        labels, probs = fasttext_models.predict(self.loaded_model(), lines, k=1)
         # Quantized models can overshoot 1 by a few 1e-5; a probability stays within [0, 1].
-        scores = np.minimum(np.fromiter((p[0] for p in probs), np.float64, len(probs)), 1.0)
-        if everything:
-            return pa.array(codes, pa.string()), pa.array(scores)
-        # Scatter the predictions back to their rows; rows without text stay null.
-        rows = np.flatnonzero(mask)
-        all_codes = np.full(len(mask), None, dtype=object)
-        all_codes[rows] = codes
-        all_scores = np.zeros(len(mask))
-        all_scores[rows] = scores
-        return pa.array(all_codes, pa.string()), pa.array(all_scores, mask=~mask)
+        # normalize_code is memoised: one lookup per row.
+        return [(normalize_code(top[0]), min(float(p[0]), 1.0)) for top, p in zip(labels, probs)]
 
     def _verdict(self, lang: pa.Array, score: pa.Array) -> pa.Array:
-        low = pc.less(score, self.config.min_score)
-        reasons = pc.if_else(low, LOW_SCORE, pa.scalar(None, pa.string()))
+        reasons = reasons_where(pc.less(score, self.config.min_score), LOW_SCORE)
         if self.config.keep is not None:
             other = pc.invert(pc.is_in(lang, pa.array(self.config.keep, pa.string())))
-            reasons = pc.if_else(other, pc.binary_join_element_wise("lang:", lang, ""), reasons)
+            reasons = reasons_where(other, "lang", values=lang, otherwise=reasons)
         return reasons
-

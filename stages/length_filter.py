@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from pipeline.registry import register
-from pipeline.stage import Stage, StageConfig, StageOutput, with_column
+from pipeline.stage import Stage, StageConfig, StageOutput, reasons_where, with_column
 
 
 class LengthFilterConfig(StageConfig):
@@ -38,24 +38,18 @@ class LengthFilter(Stage):
         cfg = self.config
         text = pc.fill_null(table["text"].combine_chunks(), "")
         words = count_words(text)
-        measures = {"words": words}
-        if cfg.min_chars is not None or cfg.max_chars is not None:
-            measures["chars"] = pc.utf8_length(text).cast(pa.int64())
+        chars = pc.utf8_length(text).cast(pa.int64()) \
+            if cfg.min_chars is not None or cfg.max_chars is not None else None
         reasons = pa.nulls(table.num_rows, pa.string())
-        # The first failing bound names the reason; strings are built only for failing rows.
-        for measure, bound, too in (("words", cfg.min_words, "too_short"),
-                                    ("words", cfg.max_words, "too_long"),
-                                    ("chars", cfg.min_chars, "too_short"),
-                                    ("chars", cfg.max_chars, "too_long")):
-            if bound is None:
-                continue
-            values = measures[measure]
-            failed = pc.less(values, bound) if too == "too_short" else pc.greater(values, bound)
-            failed = pc.and_(failed, pc.is_null(reasons))
-            if pc.any(failed).as_py():
-                text_of = pc.binary_join_element_wise(f"{too}:{measure}=",
-                                                      values.filter(failed).cast(pa.string()), "")
-                reasons = pc.replace_with_mask(reasons, failed, text_of)
+        # The first failing bound names the reason.
+        for measure, values, bound, code, fails in (
+                ("words", words, cfg.min_words, "too_short", pc.less),
+                ("words", words, cfg.max_words, "too_long", pc.greater),
+                ("chars", chars, cfg.min_chars, "too_short", pc.less),
+                ("chars", chars, cfg.max_chars, "too_long", pc.greater)):
+            if bound is not None:
+                failed = pc.and_(fails(values, bound), pc.is_null(reasons))
+                reasons = reasons_where(failed, code, measure, values, otherwise=reasons)
         return StageOutput(with_column(table, "n_words", words), reasons)
 
 

@@ -30,7 +30,8 @@ from pydantic import Field, field_validator
 
 from pipeline.io.charset import decode_html
 from pipeline.registry import register
-from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, with_column
+from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, column_or_nulls, reason,
+                            reasons_or_none, with_column)
 from stages._license.domains import DomainRules, load_rules_file
 from stages._license.signals import DOMAIN_RULE, Signal, choose, page_signals
 from stages._license.spdx import is_non_commercial_ok, is_permissive, matches_any
@@ -96,22 +97,18 @@ class License(Stage):
             self._keeps = lambda spdx: matches_any(spdx, policy)
 
     def process(self, table: pa.Table) -> StageOutput:
-        html = table["html"].to_pylist()
-        urls = table["url"].to_pylist()
-        charsets = table["charset"].to_pylist() if "charset" in table.column_names \
-            else [None] * table.num_rows
-        dates = _dates(table, self.config.date_column)
         licenses, evidence = [], []
-        for page, url, charset, date in zip(html, urls, charsets, dates):
+        for page, url, charset, date in zip(table["html"].to_pylist(), table["url"].to_pylist(),
+                                            column_or_nulls(table, "charset").to_pylist(),
+                                            _dates(table, self.config.date_column)):
             spdx, why = self.detect(page, url, charset, date)
             licenses.append(spdx)
             evidence.append(why)
-        reasons = [None if self._keeps(spdx) else f"license:{spdx or 'unknown'}"
+        reasons = [None if self._keeps(spdx) else reason("license", value=spdx or "unknown")
                    for spdx in licenses]
         table = with_column(table, "license", pa.array(licenses, pa.string()))
         table = with_column(table, "license_evidence", pa.array(evidence, pa.string()))
-        any_rejected = any(r is not None for r in reasons)
-        return StageOutput(table, pa.array(reasons, pa.string()) if any_rejected else None)
+        return StageOutput(table, reasons_or_none(reasons))
 
     def detect(self, html: bytes | str | None, url: str | None, charset: str | None = None,
                crawl_date: str | None = None) -> tuple[str | None, str | None]:
@@ -156,9 +153,7 @@ class License(Stage):
 
 
 def _dates(table: pa.Table, column: str) -> list[str | None]:
-    if column not in table.column_names:
-        return [None] * table.num_rows
-    values = table[column]
+    values = column_or_nulls(table, column)
     if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
         return [v.isoformat()[:10] if v is not None else None for v in values.to_pylist()]
     return [str(v)[:10] if v else None for v in values.to_pylist()]

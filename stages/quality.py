@@ -25,7 +25,8 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from pipeline.registry import register
-from pipeline.stage import Resources, Stage, StageConfig, StageOutput, with_column
+from pipeline.stage import (DocumentFilter, Resources, StageConfig, StageOutput, column_or_nulls,
+                            has_text, with_column)
 from stages._shared.langcodes import normalize_code
 from stages._quality import ALIASES, RULES, Document
 from stages._quality.c4 import C4Config
@@ -33,7 +34,6 @@ from stages._quality.fineweb import FineWebConfig
 from stages._quality.gopher_quality import GopherQualityConfig
 from stages._quality.gopher_repetition import GopherRepetitionConfig
 
-EMPTY_TEXT = "empty_text"
 COLUMN_PREFIX = "quality_"
 
 
@@ -69,10 +69,11 @@ class QualityConfig(StageConfig):
 
 
 @register
-class Quality(Stage):
+class Quality(DocumentFilter):
     name = "quality"
     config_model = QualityConfig
     description = "Heuristic quality rules (Gopher, C4, FineWeb): filter or annotate."
+    optional_columns = ("lang",)
 
     def __init__(self, config: QualityConfig | None = None):
         super().__init__(config)
@@ -87,39 +88,31 @@ class Quality(Stage):
         return Resources(cpus=1)
 
     def process(self, table: pa.Table) -> StageOutput:
-        texts = table["text"].to_pylist()
-        default = self.config.default_lang
-        langs = (table["lang"].to_pylist() if "lang" in table.column_names
-                 else [default] * len(texts))
-        if self.config.mode == "annotate":
-            return StageOutput(self._annotate(table, texts, langs), None)
-        reasons = [self.judge(text, lang or default) for text, lang in zip(texts, langs)]
-        return StageOutput(table, pa.array(reasons, pa.string()))
+        if self.config.mode == "filter":
+            return super().process(table)
+        return StageOutput(self._annotate(table), None)
 
-    def judge(self, text: str | None, lang: str | None) -> str | None:
+    def judge(self, text: str, lang: str | None = None) -> str | None:
         """The reason to reject one document, or None to keep it."""
-        if not text or text.isspace():
-            return EMPTY_TEXT
-        doc = Document(text, lang)
+        doc = Document(text, lang or self.config.default_lang)
         for rule in self.rules:
-            reason = rule.failure(rule.measure(doc))
-            if reason is not None:
-                return reason
+            failed = rule.failure(rule.measure(doc))
+            if failed is not None:
+                return failed
         return None
 
-    def measure(self, text: str | None, lang: str | None) -> dict:
-        """Every measure of the chosen rules for one document (None where not measured)."""
-        if not text or text.isspace():
-            return {}
-        doc = Document(text, lang)
+    def measure(self, text: str, lang: str | None) -> dict:
+        """Every measure of the chosen rules for one document."""
+        doc = Document(text, lang or self.config.default_lang)
         values: dict = {}
         for rule in self.rules:
             values.update(rule.measure(doc))
         return values
 
-    def _annotate(self, table: pa.Table, texts: list, langs: list) -> pa.Table:
-        default = self.config.default_lang
-        rows = [self.measure(text, lang or default) for text, lang in zip(texts, langs)]
+    def _annotate(self, table: pa.Table) -> pa.Table:
+        langs = column_or_nulls(table, "lang").to_pylist()
+        rows = [self.measure(text, lang) if present else {} for present, text, lang in
+                zip(has_text(table["text"]), table["text"].to_pylist(), langs)]
         for rule in self.rules:
             for measure, kind in rule.measures.items():
                 column = pa.array([row.get(measure) for row in rows], kind)

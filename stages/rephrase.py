@@ -32,8 +32,9 @@ import xxhash
 from pydantic import Field, ValidationInfo, field_validator
 
 from pipeline.registry import register
-from pipeline.stage import Resources, Stage, StageConfig, StageOutput, with_column
-from stages._rephrase.checks import PREFIX, Checker, ChecksConfig
+from pipeline.stage import (Resources, Stage, StageConfig, StageOutput, reason, reasons_or_none,
+                            with_column)
+from stages._rephrase.checks import CODE, Checker, ChecksConfig
 from stages._rephrase.chunking import Chunker, reassemble
 from stages._rephrase.engines import Sampling, build_engine
 from stages._rephrase.engines.openai import OpenAIOptions
@@ -253,21 +254,21 @@ class Rephrase(Stage):
                        key=lambda i: (i, 0) if i < n else (pairs[i - n][0], 1 + i))
         combined = pa.concat_tables([base, parents]).take(pa.array(order, pa.int64()))
         row_reasons = [None] * n + [reasons[k] for k in pairs]
-        return StageOutput(combined, _reason_array([row_reasons[i] for i in order]))
+        return StageOutput(combined, reasons_or_none([row_reasons[i] for i in order]))
 
     def _replace(self, table, chunks, outputs, tokens, reasons) -> StageOutput:
         n = table.num_rows
         label = self.templates[0][0]
         texts = table["text"].to_pylist()
         new_text = [outputs.get((doc, 0), texts[doc]) for doc in range(n)]
-        row_reasons = [reasons.get((doc, 0)) if chunks[doc] else PREFIX + "empty_input"
+        row_reasons = [reasons.get((doc, 0)) if chunks[doc] else reason(CODE, "empty_input")
                        for doc in range(n)]
         out = with_column(table, "original_text", table["text"])
         out = with_column(out, "text", pa.array(new_text, pa.string()))
         out = with_column(out, "style", pa.array([label] * n, pa.string()))
         out = with_column(out, "rephrase_tokens",
                           pa.array([tokens.get((doc, 0)) for doc in range(n)], pa.int64()))
-        return StageOutput(out, _reason_array(row_reasons))
+        return StageOutput(out, reasons_or_none(row_reasons))
 
     # -- helpers -------------------------------------------------------------------------------
     def _templates(self) -> list[tuple[str, Template]]:
@@ -307,7 +308,3 @@ def _local_path(path: str, what: str, mounted_ok: bool, base_dir: str | None) ->
 def _with_default(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
     """`table` with column `name`, added as `values` only if an earlier stage did not."""
     return table if name in table.column_names else table.append_column(name, values)
-
-
-def _reason_array(reasons: list[str | None]) -> pa.Array | None:
-    return pa.array(reasons, pa.string()) if any(reasons) else None

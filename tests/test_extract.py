@@ -32,7 +32,9 @@ def run(pages: list, charsets: list | None = None, **config) -> tuple[list[dict]
     if charsets is not None:
         columns["charset"] = pa.array(charsets, pa.string())
     out = stage.process(pa.table(columns))
-    return out.table.to_pylist(), out.reasons.to_pylist()
+    # no reasons: every page kept
+    reasons = out.reasons.to_pylist() if out.reasons is not None else [None] * len(pages)
+    return out.table.to_pylist(), reasons
 
 
 def german_page(charset_meta: str | None = None) -> str:

@@ -13,7 +13,7 @@ from stages._quality.gopher_repetition import GopherRepetition
 
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in
                                 (GopherQuality, GopherRepetition, C4, FineWeb)}
-# Short names for groups of rules, as DESIGN.md's example spec writes them.
+# Short names for groups of rules, as a spec writes them (`rules: [gopher, c4]`).
 ALIASES: dict[str, tuple[str, ...]] = {"gopher": ("gopher_quality", "gopher_repetition")}
 
 __all__ = ["ALIASES", "RULES", "Document", "Rule", "RuleConfig"]

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.stage import reason
 from stages._quality.document import Document
 
 Value = int | float | bool | None
@@ -54,9 +55,9 @@ class Rule:
                 continue
             if check.kind == "flag":
                 if value:
-                    return f"{self.name}:{check.measure}"
+                    return reason(self.name, check.measure)
             elif value < limit if check.kind == "min" else value > limit:
-                return f"{self.name}:{check.measure}={format_value(value)}"
+                return reason(self.name, check.measure, value)
         return None
 
 
@@ -69,13 +70,6 @@ def _checks_of(model: type[RuleConfig], measures: dict[str, Any]) -> list[Check]
         elif field in measures and info.annotation is bool:
             checks.append(Check(field, field, "flag"))
     return checks
-
-
-def format_value(value: float | int) -> str:
-    if isinstance(value, (bool, int)) or float(value).is_integer():
-        return str(int(value))
-    # Four significant digits: enough to tell a value from a nearby threshold (0.0098 vs 0.01).
-    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
 def ratio(part: float, whole: float) -> float | None:

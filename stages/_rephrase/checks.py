@@ -22,11 +22,11 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.stage import SpecPath
+from pipeline.stage import SpecPath, reason
 from stages._shared.langcodes import normalize_code
 from stages._rephrase.engines import Generation
 
-PREFIX = "rephrase:"
+CODE = "rephrase"
 # Openings of a refusal, checked at the start of an output (case-insensitive).
 DEFAULT_REFUSALS = [
     r"i(?:'m| am) sorry,? but",
@@ -102,14 +102,14 @@ class Checker:
     def generation_reason(self, generation: Generation) -> str | None:
         cfg = self.config
         if cfg.refusal and generation.finish_reason == "content_filter":
-            return PREFIX + "refusal"
+            return reason(CODE, "refusal")
         if cfg.empty and not generation.text.strip():
-            return PREFIX + "empty"
+            return reason(CODE, "empty")
         if cfg.truncated and generation.finish_reason == "length":
-            return PREFIX + "truncated"
+            return reason(CODE, "truncated")
         if cfg.refusal and self.refusal is not None \
                 and self.refusal.search(generation.text[:REFUSAL_WINDOW]):
-            return PREFIX + "refusal"
+            return reason(CODE, "refusal")
         return None
 
     # -- a whole (reassembled) document ------------------------------------------------------
@@ -118,7 +118,7 @@ class Checker:
         ratio = len(output.strip()) / max(1, len(source.strip()))
         if (cfg.min_ratio is not None and ratio < cfg.min_ratio) or \
                 (cfg.max_ratio is not None and ratio > cfg.max_ratio):
-            return f"{PREFIX}ratio={ratio:.2f}"
+            return reason(CODE, "ratio", f"{ratio:.2f}")  # two decimals, as it always read
         return None
 
     def language_reasons(self, outputs: list[str],
@@ -137,7 +137,7 @@ class Checker:
             found = normalize_code(label[0])
             if found != normalize_code(str(expected[i])) and float(score[0]) >= \
                     self.config.lang_min_score:
-                reasons[i] = f"{PREFIX}lang={found}"
+                reasons[i] = reason(CODE, "lang", found)
         return reasons
 
 
