@@ -39,9 +39,9 @@ from pipeline.io.layout import JobLayout, open_for_arrow, shard_name
 from pipeline.io.shard_writer import ShardWriter
 from pipeline.progress import ProgressActor, ProgressDisplay
 from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
-from pipeline.spec import Spec, StageStep
+from pipeline.spec import Spec, StageStep, missing_packages
 from pipeline.stage import with_column
-from pipeline.worker_pools import TASKS_PER_WORKER, Pool, run_chain
+from pipeline.worker_pools import TASKS_PER_WORKER, Pool, ShardResult, run_chain
 
 READ_STAGE = "read"
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file too big
@@ -120,6 +120,22 @@ def run_job(spec: Spec, *, progress: bool = True, overwrite: bool = False,
         raise JobError(_write_error(spec.output.path, exc)) from None
 
 
+@dataclass
+class _Run:
+    """What the driver's steps of one run share."""
+
+    spec: Spec
+    layout: JobLayout
+    shards: list[dict]  # the plan: each shard's input range
+    finished: set[str]  # shards an earlier run committed
+    segments: list[Segment]
+    display: ProgressDisplay
+    progress_actor: str  # workers find the progress actor by this name
+
+    def is_final(self, segment: Segment) -> bool:
+        return segment.index == self.segments[-1].index
+
+
 def _run_job(spec: Spec, progress: bool, overwrite: bool, keep_work: bool) -> JobResult:
     started = time.monotonic()
     layout = JobLayout(spec.output.path)
@@ -127,39 +143,40 @@ def _run_job(spec: Spec, progress: bool, overwrite: bool, keep_work: bool) -> Jo
     shards = _load_or_make_plan(layout, spec)
     _check_resources(spec)
     ensure_ray(spec.resources.cpus if spec.resources.cpus != "auto" else None)
-    progress_name = f"progress-{uuid.uuid4().hex}"  # workers find the actor by this name
-    display = ProgressDisplay(ProgressActor.options(name=progress_name).remote(),
+    segments = segments_of(spec)
+    _check_cluster(segments)
+    progress_actor = f"progress-{uuid.uuid4().hex}"
+    display = ProgressDisplay(ProgressActor.options(name=progress_actor).remote(),
                               enabled=progress)
     names = [shard_name(i) for i in range(len(shards))]
-    finished = {s for s in names if layout.exists(layout.manifest(s))}
-    segments = segments_of(spec)
+    run = _Run(spec, layout, shards, {s for s in names if layout.exists(layout.manifest(s))},
+               segments, display, progress_actor)
     alive = list(names)  # shards still flowing (a failed shard stops at its segment)
-    failures: dict[str, dict] = {}
+    failures: dict[str, ShardResult] = {}
     try:
         for chain in chains_of(segments):
             head = chain[0]
             global_dir = _global_work_dir(layout, head, alive)
-            if head.global_step is not None and not set(alive) <= finished:
-                _run_global(layout, head, alive, global_dir, display)
-            results = _run_chain(layout, spec, chain, segments[-1], alive, finished, shards,
-                                 display, progress_name, global_dir)
+            if head.global_step is not None and not set(alive) <= run.finished:
+                _run_global(run, head, alive, global_dir)
+            results = _run_chain(run, chain, alive, global_dir)
             for (segment_index, shard), result in results.items():
                 failure = layout.failure(segment_index, shard)
-                if result["status"] != "ok":
+                if not result.ok:
                     failures[shard] = result
-                    layout.write_json(failure, result)
+                    layout.write_json(failure, result.record())
                 elif layout.exists(failure):
                     layout.fs.rm(failure)
             alive = [s for s in alive if s not in failures]
     finally:
         display.close()
         ray.kill(display.actor)
-    failed = [dict(failures[s], shard=s, source=_source_label(shards[int(s)]))
+    failed = [dict(failures[s].record(), shard=s, source=_source_label(shards[int(s)]))
               for s in sorted(failures)]
     from pipeline.report import write_report  # driver only: keeps duckdb out of workers
     summary = write_report(spec.output.path)
     result = JobResult(spec.output.path, len(names), failed, summary["funnel"],
-                       time.monotonic() - started, skipped=len(finished))
+                       time.monotonic() - started, skipped=len(run.finished))
     if failed and len(failed) > spec.errors.max_failed_fraction * len(names):
         raise JobError(_failure_summary(failed, len(names), spec.errors.max_failed_fraction))
     if not failed and not keep_work:
@@ -216,10 +233,37 @@ def _load_or_make_plan(layout: JobLayout, spec: Spec) -> list[dict]:
 
 
 def _check_resources(spec: Spec) -> None:
-    if spec.resources.gpus == 0 and any(s.stage.resources().gpus for s in spec.steps):
-        needing = [s.name for s in spec.steps if s.stage.resources().gpus]
-        raise JobError(f"stages {needing} need GPUs but resources.gpus is 0; "
-                       "set resources.gpus or choose a CPU engine")
+    gpu_steps = [s for s in spec.steps if s.stage.resources().gpus]
+    if gpu_steps and spec.resources.gpus == 0:
+        raise JobError(f"stages {[s.name for s in gpu_steps]} need GPUs but resources.gpus "
+                       "is 0; set resources.gpus or choose a CPU engine")
+    # Validation leaves a GPU stage's packages to where its workers run (on a cluster, GPU
+    # workers may run another image); a job that starts its own Ray runs them here.
+    if not os.environ.get("RAY_ADDRESS") and not ray.is_initialized():
+        missing = [problem for s in gpu_steps for problem in missing_packages(s)]
+        if missing:
+            raise JobError("\n".join(missing))
+
+
+def _check_cluster(segments: list[Segment]) -> None:
+    """Refuses a worker the cluster has no room for: Ray would wait for it forever."""
+    gpus = cluster_gpus()
+    memory = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n["Alive"]),
+                 default=0)
+    for segment in segments:
+        for step in segment.all_steps:
+            res = step.stage.resources()
+            if res.gpus > gpus and not res.wait_for_gpus:
+                raise JobError(
+                    f"stage {step.name!r} needs {res.gpus:g} GPU(s) per worker but the Ray "
+                    f"cluster has {gpus:g}; run on a cluster with GPU workers or choose a CPU "
+                    "engine (where an autoscaler adds GPU nodes on demand, rephrase's "
+                    "vllm.wait_for_gpus: true lets it wait for them)")
+        needed = _worker_options(segment)["memory"]
+        if needed > memory:
+            raise JobError(f"stages {segment.names} need {needed / 2**30:.1f} GiB of memory "
+                           f"per worker, more than the largest Ray node has "
+                           f"({memory / 2**30:.1f} GiB); run on larger nodes")
 
 
 # -- map segments ------------------------------------------------------------------------------
@@ -227,52 +271,67 @@ def _worker_options(segment: Segment) -> dict:
     res = [s.stage.resources() for s in segment.all_steps]
     return {"num_cpus": max([r.cpus for r in res] or [1]),
             "num_gpus": max([r.gpus for r in res] or [0]),
+            # a worker keeps every stage of its segment set up at once
+            "memory": int(sum(r.memory_gb for r in res) * 2**30),
             "max_restarts": 3, "max_task_retries": 3}
 
 
-def _run_chain(layout, spec, chain: list[Segment], last: Segment, alive: list[str],
-               finished: set[str], shards, display, progress_name,
-               global_dir: str | None) -> dict[tuple[int, str], dict]:
+def _run_chain(run: _Run, chain: list[Segment], alive: list[str],
+               global_dir: str | None) -> dict[tuple[int, str], ShardResult]:
     """Runs the chain's segments as pools working at the same time; each shard starts at the
     first segment it has not committed (resume). Returns results by (segment, shard)."""
-    pools = [_pool(spec, segment, segment is last, progress_name,
-                   global_dir if segment is chain[0] else None, shards) for segment in chain]
+    pools = [_pool(run, segment, global_dir if segment is chain[0] else None)
+             for segment in chain]
     for shard in alive:
-        if shard in finished:
+        if shard in run.finished:
             continue
         for pool, segment in zip(pools, chain):
-            if not layout.exists(layout.unit(segment.index, shard, segment is last)[2]):
+            files = run.layout.unit(segment.index, shard, run.is_final(segment))
+            if not run.layout.exists(files.manifest):
                 pool.queue.append(shard)
                 break
     total = len(alive)
-    results: dict[tuple[int, str], dict] = {}
+    results: dict[tuple[int, str], ShardResult] = {}
 
     def refresh():
         waiting = [len(p.queue) + p.running for p in pools]
-        display.set_phase(" | ".join(p.label for p in pools), total - sum(waiting), total)
-        display.refresh()
+        run.display.set_phase(" | ".join(p.label for p in pools), total - sum(waiting), total)
+        run.display.refresh()
 
-    def record(i: int, shard: str, result: dict) -> None:
-        if result.get("fatal"):
-            raise JobError(_write_error(spec.output.path, result["error"]))
+    def record(i: int, shard: str, result: ShardResult) -> None:
+        if result.fatal:
+            raise JobError(_write_error(run.spec.output.path, result.error))
         results[(chain[i].index, shard)] = result
 
     run_chain(pools, record, cluster_cpus(), cluster_gpus(), refresh)
     return results
 
 
-def _pool(spec, segment: Segment, final: bool, progress_name: str, global_dir: str | None,
-          shards: list[dict]) -> Pool:
+@dataclass(frozen=True)
+class SegmentJob:
+    """What a worker needs to run one segment of a job. Actors travel by name: handles in
+    arguments would pin the constructor arguments in the object store (ray-project/ray#53727)."""
+
+    spec: Spec
+    segment: int
+    final: bool  # the job's last segment: writes the user-facing files
+    progress_actor: str
+    shared_state: str | None  # the SharedState actor holding what the stages prepared
+    global_dir: str | None  # scratch folder of the segment's global stage
+
+
+def _pool(run: _Run, segment: Segment, global_dir: str | None) -> Pool:
     """CPU segments run as Ray tasks on Ray's pooled worker processes, which stay warm
     between segments (an actor starts a new process, ~0.5 s a pool); each process sets a
     segment's stages up once and keeps them (`_processor_for`). GPU segments run in actors,
     so that killing them hands the GPU memory back when the segment is done."""
     options = _worker_options(segment)
     shared, shared_name = _prepare_shared_state(segment)
-    job = (spec, segment.index, final, progress_name, shared_name, global_dir)
+    job = SegmentJob(run.spec, segment.index, run.is_final(segment), run.progress_actor,
+                     shared_name, global_dir)
 
     def source(shard: str) -> dict | None:  # only the reading segment needs its input range
-        return shards[int(shard)] if segment.index == 0 else None
+        return run.shards[int(shard)] if segment.index == 0 else None
 
     def release(workers: list) -> None:
         for worker in [w for w in workers if w is not None] + ([shared] if shared else []):
@@ -280,13 +339,14 @@ def _pool(spec, segment: Segment, final: bool, progress_name: str, global_dir: s
 
     if options["num_gpus"]:
         def start_worker():
-            return ShardWorker.options(**options).remote(*job)
+            return ShardWorker.options(**options).remote(job)
 
         def submit(worker, shard: str):
             return worker.run.remote(shard, source(shard))
     else:
         job_ref = ray.put(job)
-        task = _run_shard.options(num_cpus=options["num_cpus"], max_retries=3)
+        task = _run_shard.options(num_cpus=options["num_cpus"], memory=options["memory"],
+                                  max_retries=3)
 
         def start_worker():
             return None  # a slot: at most as many tasks at once as the pool has slots
@@ -331,77 +391,74 @@ def _prepare_shared_state(segment: Segment):
 class ShardWorker:
     """A Ray actor around one `ShardProcessor` (GPU segments)."""
 
-    def __init__(self, *job):
-        self.processor = _make_processor(*job)
+    def __init__(self, job: SegmentJob):
+        self.processor = _make_processor(job)
 
-    def run(self, shard: str, source: dict | None) -> dict:
+    def run(self, shard: str, source: dict | None) -> ShardResult:
         return self.processor.run(shard, source)
 
 
 @ray.remote
-def _run_shard(job: tuple, shard: str, source: dict | None) -> dict:
+def _run_shard(job: SegmentJob, shard: str, source: dict | None) -> ShardResult:
     return _processor_for(job).run(shard, source)
 
 
-_PROCESSORS: dict[tuple, "ShardProcessor"] = {}  # this worker process's, by (job, segment)
+# this worker process's, by (progress actor, segment): the actor's name tells jobs apart
+_PROCESSORS: dict[tuple[str, int], "ShardProcessor"] = {}
 
 
-def _processor_for(job: tuple) -> "ShardProcessor":
+def _processor_for(job: SegmentJob) -> "ShardProcessor":
     """The segment's processor in this worker process, set up on its first shard. Only those
-    of the current job's running chain are kept (the progress actor's name tells jobs
-    apart), so that a finished segment's models do not stay in memory."""
-    key = (job[3], job[1])
+    of the current job's running chain are kept, so that a finished segment's models do not
+    stay in memory."""
+    key = (job.progress_actor, job.segment)
     if key not in _PROCESSORS:
-        chain = next(c for c in chains_of(segments_of(job[0])) if job[1] in
-                     [s.index for s in c])
+        chain = next([s.index for s in c] for c in chains_of(segments_of(job.spec))
+                     if job.segment in [s.index for s in c])
         for other in list(_PROCESSORS):  # an earlier job's stages, or a finished chain's
-            if other[0] != key[0] or other[1] not in [s.index for s in chain]:
+            if other[0] != job.progress_actor or other[1] not in chain:
                 del _PROCESSORS[other]
-        _PROCESSORS[key] = _make_processor(*job)
+        _PROCESSORS[key] = _make_processor(job)
     return _PROCESSORS[key]
 
 
-def _make_processor(spec: Spec, segment_index: int, final: bool, progress_actor: str,
-                    shared_state: str | None, global_dir: str | None) -> "ShardProcessor":
-    # Actors are looked up by name: handles passed as arguments would pin the constructor
-    # arguments in the object store (ray-project/ray#53727).
-    progress = ray.get_actor(progress_actor)
-    refs = ray.get(ray.get_actor(shared_state).get.remote()) if shared_state else {}
+def _make_processor(job: SegmentJob) -> "ShardProcessor":
+    progress = ray.get_actor(job.progress_actor)
+    refs = ray.get(ray.get_actor(job.shared_state).get.remote()) if job.shared_state else {}
     shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
-    return ShardProcessor(spec, segment_index, final,
-                          lambda stage, n, k: progress.add.remote(stage, n, k),
-                          shared, global_dir)
+    return ShardProcessor(job, lambda stage, n, k: progress.add.remote(stage, n, k), shared)
 
 
 class ShardProcessor:
     """Streams one shard through a segment's stages and commits its output."""
 
-    def __init__(self, spec: Spec, segment_index: int, final: bool,
-                 report_progress: Callable[[str, int, int], None] = lambda *a: None,
-                 prepared: dict[int, Any] | None = None, global_dir: str | None = None):
-        self.spec, self.final, self.global_dir = spec, final, global_dir
+    def __init__(self, job: SegmentJob, report_progress: Callable[[str, int, int], None],
+                 prepared: dict[int, Any]):
+        self.spec, self.final = job.spec, job.final
         self.report_progress = report_progress
         self._unsent: dict[str, list[int]] = {}
         self._last_sent = 0.0
-        self.segment = segments_of(spec)[segment_index]
-        self.layout = JobLayout(spec.output.path)
+        self.segment = segments_of(job.spec)[job.segment]
+        self.layout = JobLayout(job.spec.output.path)
+        # where the segment's global stage left its decisions
+        self.global_dir = self.layout.url(job.global_dir) if job.global_dir else None
         for step in self.segment.all_steps:
-            step.stage.prepared = (prepared or {}).get(step.index)
+            step.stage.prepared = prepared.get(step.index)
             step.stage.setup()
 
-    def run(self, shard: str, source: dict | None) -> dict:
+    def run(self, shard: str, source: dict | None) -> ShardResult:
         started = time.time()
-        data, rejected, manifest = self.layout.unit(self.segment.index, shard, self.final)
-        writer = ShardWriter(self.layout, data, rejected, manifest, self.spec.output.compression)
+        files = self.layout.unit(self.segment.index, shard, self.final)
+        writer = ShardWriter(self.layout, files, self.spec.output.compression)
         counts: dict[str, dict] = {}
+        global_step = self.segment.global_step
         try:
-            decide = self._global_decisions(shard)
             first_row = 0
             for table in self._tables(shard, source, counts, writer):
                 rows = table.num_rows
-                if decide is not None:
-                    table = self._apply(decide[0], lambda t: decide[1](t, first_row), table,
-                                        counts, writer)
+                if global_step is not None:  # its decisions for these rows of the shard
+                    table = self._apply(global_step, lambda t: global_step.stage.apply(
+                        t, shard, first_row, self.global_dir), table, counts, writer)
                 first_row += rows
                 for step in self.segment.steps:
                     table = self._apply(step, step.stage.process, table, counts, writer)
@@ -413,47 +470,37 @@ class ShardProcessor:
                 + list(counts.values()),
                 "started": started, "seconds": round(time.time() - started, 3),
                 "worker": f"{os.uname().nodename}:{os.getpid()}",
-            }, earlier_rejected=[self.layout.unit(m["segment"], shard, False)[1]
+            }, earlier_rejected=[self.layout.unit(m["segment"], shard, False).rejected
                                  for m in earlier])
             self._send_progress(force=True)
-            return {"status": "ok", "counts": counts}
+            return ShardResult()
         except InputFileError as exc:
             writer.abort()
-            return {"status": "failed", "error": str(exc)}
+            return ShardResult(error=str(exc))
         except Exception as exc:  # a stage bug must not take the whole job down
             writer.abort()
-            return {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(limit=8),
-                    # no point trying the other shards: they would fail the same way
-                    "fatal": _out_of_space(exc)}
-
-    def _global_decisions(self, shard: str):
-        """(name, fn(table, first_row)) applying the segment's global stage, or None."""
-        step = self.segment.global_step
-        if step is None:
-            return None
-        work_dir = self.layout.url(self.global_dir)
-        return step, lambda table, first_row: step.stage.apply(table, shard, first_row,
-                                                                    work_dir)
+            return ShardResult(error=f"{type(exc).__name__}: {exc}",
+                               traceback=traceback.format_exc(limit=8),
+                               # no point trying the other shards: they would fail the same way
+                               fatal=_out_of_space(exc))
 
     def _earlier(self, shard: str) -> list[dict]:
         """Manifests of this shard from earlier segments (their stages belong in the final
         manifest, their rejected rows in the final rejected file)."""
         if not self.final:
             return []
-        return [self.layout.read_json(self.layout.unit(k, shard, False)[2])
+        return [self.layout.read_json(self.layout.unit(k, shard, False).manifest)
                 for k in range(self.segment.index)]
 
     def _tables(self, shard, source, counts, writer) -> Iterator[pa.Table]:
         if self.segment.index > 0:
-            path = self.layout.unit(self.segment.index - 1, shard, False)[0]
+            path = self.layout.unit(self.segment.index - 1, shard, False).data
             with open_for_arrow(self.layout.fs, path, "rb") as f:
                 for batch in pq.ParquetFile(f).iter_batches(batch_size=self.spec.batch_rows):
                     yield pa.Table.from_batches([batch])
             return
         reader = formats.get(self.spec.input.format)
-        content = "html" if self.spec.steps and "html" in self.spec.steps[0].stage.requires() \
-            else "text"
+        content = "html" if self.spec.reads_html else "text"
         for batch in reader.read(self.spec.input, source, content, self.spec.batch_rows):
             bad = batch.rejected.num_rows if batch.rejected is not None else 0
             self._count(counts, None, batch.table.num_rows + bad, batch.table.num_rows, 0)
@@ -532,7 +579,7 @@ class _GlobalRun:
         self.work_dir = layout.url(self._dir)
 
     def shard_path(self, shard_id: str) -> str:
-        return self.layout.url(self.layout.unit(self._previous, shard_id, False)[0])
+        return self.layout.url(self.layout.unit(self._previous, shard_id, False).data)
 
     def map(self, phase: str, fn: Callable[[Any], Any], items: Sequence[Any],
             keys: Sequence[str]) -> list[Any]:
@@ -600,13 +647,14 @@ def _global_work_dir(layout: JobLayout, segment: Segment, shards: list[str]) -> 
     return posixpath.join(layout.global_dir(step.index, step.name), key)
 
 
-def _run_global(layout, segment, alive, work_dir, display) -> None:
+def _run_global(run: _Run, segment: Segment, alive: list[str], work_dir: str) -> None:
     step = segment.global_step
-    stats = step.stage.plan(_GlobalRun(layout, step, alive, segment.index - 1, work_dir,
-                                       display))
+    stats = step.stage.plan(_GlobalRun(run.layout, step, alive, segment.index - 1, work_dir,
+                                       run.display))
     if stats:  # what the stage decided overall (pairs, clusters, ...), kept for the report
-        layout.write_json(layout.path("manifests", f"global-{step.index:02d}-{step.name}.json"),
-                          {"stage": step.name, "step": step.index, "stats": stats})
+        name = f"global-{step.index:02d}-{step.name}.json"
+        run.layout.write_json(run.layout.path("manifests", name),
+                              {"stage": step.name, "step": step.index, "stats": stats})
 
 
 # -- summaries ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`stage.yaml` -> a validated `Spec` (DESIGN.md §2).
+"""`stage.yaml` -> a validated `Spec` (docs/architecture.md, "Spec").
 
 Every problem is found before any work starts and reported with its YAML line and a one-line
 fix: unknown stage or key, wrong type, missing input, a stage whose required column no earlier
@@ -9,6 +9,7 @@ from any working directory.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,6 @@ from pipeline import registry
 from pipeline.io import formats
 from pipeline.stage import Stage
 from pipeline.yaml_lines import YamlSyntaxError, line_of, load_with_lines
-
-SHARD_NAME_WIDTH = 5
 
 
 class SpecError(ValueError):
@@ -105,12 +104,11 @@ class Spec:
     steps: list[StageStep]
     input_files: list[str]
     input_columns: list[str]
-    source_path: str | None = None
     columns_after: list[list[str]] = field(default_factory=list)
 
     @property
-    def output_path(self) -> str:
-        return self.output.path
+    def reads_html(self) -> bool:
+        return _reads_html(self.steps)
 
     def resolved(self) -> dict[str, Any]:
         """The spec as it will run: absolute paths, every stage config with its defaults."""
@@ -177,15 +175,15 @@ def parse_spec(text: str, *, base_dir: str | None = None, source: str = "spec",
     steps = _resolve_stages(raw.stages, lines, problems, base)
     columns_after: list[list[str]] = []
     if reader is not None and not problems:
-        first_needs = set(steps[0].stage.requires()) if steps else {"text"}
-        input_columns = reader.columns(raw.input, input_files, wants_html="html" in first_needs)
+        input_columns = reader.columns(raw.input, input_files, wants_html=_reads_html(steps))
         columns_after = _check_columns(steps, input_columns, lines, problems)
+    problems += _package_problems(steps, lines)
     if problems:
         raise SpecError(problems, source)
     return Spec(name=raw.name, input=raw.input, output=raw.output, resources=raw.resources,
                 errors=raw.errors, batch_rows=raw.batch_rows, steps=steps,
                 input_files=input_files, input_columns=input_columns,
-                source_path=source, columns_after=columns_after)
+                columns_after=columns_after)
 
 
 def _resolve(path: str, base: str) -> str:
@@ -228,6 +226,33 @@ def _resolve_stages(entries: list[Any], lines, problems: list[str],
             continue
         steps.append(StageStep(index, str(name), cls(config), line_of(lines, where)))
     return steps
+
+
+def _reads_html(steps: list[StageStep]) -> bool:
+    """Whether the reader hands out raw HTML: the first stage extracts text from it."""
+    return bool(steps) and "html" in steps[0].stage.requires()
+
+
+def _package_problems(steps: list[StageStep], lines) -> list[str]:
+    # A GPU stage's packages are checked where its workers run (runner._check_resources): on
+    # a cluster, GPU workers may run another image than the one validating the spec.
+    return [_at(lines, ("stages", step.index, step.name), problem)
+            for step in steps if not step.stage.resources().gpus
+            for problem in missing_packages(step)]
+
+
+def missing_packages(step: StageStep) -> list[str]:
+    """One line per package the stage's workers import that is not installed here."""
+    return [f"stage {step.name!r} needs the Python package {module!r}, which is not "
+            f"installed; install it with `pip install 'curation-pipeline[{extra}]'`"
+            for module, extra in step.stage.packages().items() if not _installed(module)]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
 
 
 def _check_columns(steps: list[StageStep], input_columns: list[str], lines,

@@ -42,11 +42,16 @@ SpecPath = Annotated[str, AfterValidator(_relative_to_spec)]
 
 @dataclass(frozen=True)
 class Resources:
-    """What one worker of a stage needs. `actor` stages keep state between batches."""
+    """What one worker of a stage needs; the runner asks Ray for it."""
 
     cpus: float = 1.0
     gpus: float = 0.0
+    # memory the stage's state takes (models, indexes): Ray puts no more workers on a node
+    # than it has memory for
     memory_gb: float = 0.0
+    # start even when the cluster has fewer GPUs than a worker needs (an autoscaler adds
+    # GPU nodes on demand); otherwise the job is refused before any work
+    wait_for_gpus: bool = False
 
 
 @dataclass
@@ -91,6 +96,12 @@ class Stage:
 
     def resources(self) -> Resources:
         return Resources()
+
+    def packages(self) -> dict[str, str]:
+        """Optional Python packages this stage's workers import (with its config), as
+        {import name: the extra of curation-pipeline that installs it}, e.g.
+        {"transformers": "llm"}. Validation refuses a spec whose stage lacks one."""
+        return {}
 
     def prepare(self) -> Any:
         """Build state shared by every worker (e.g. an n-gram index), once per job on the

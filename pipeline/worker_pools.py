@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import ray
 
@@ -24,6 +24,32 @@ import ray
 # there are more shards than workers: at the end of the queue, a shard queued behind a busy
 # worker would wait while another worker sits idle.
 TASKS_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a worker reports for one shard of a segment: committed, or failed and why."""
+
+    error: str | None = None  # None: committed
+    traceback: str | None = None  # where a stage's own exception was raised
+    fatal: bool = False  # the output cannot be written: every other shard would fail too
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def record(self) -> dict:
+        """The failure as `_work/failed/` and `JobResult.failed` keep it."""
+        record = {"status": "failed", "error": self.error}
+        if self.traceback is not None:
+            record.update(traceback=self.traceback, fatal=self.fatal)
+        return record
+
+
+class _Submitted(NamedTuple):
+    pool: int
+    shard: str
+    worker: int
 
 
 @dataclass
@@ -34,7 +60,7 @@ class Pool:
     cpus: float
     gpus: float
     start_worker: Callable[[], Any]  # an actor, or None for a slot of a task pool
-    submit: Callable[[Any, str], Any]  # (worker, shard) -> ref of the shard's result
+    submit: Callable[[Any, str], Any]  # (worker, shard) -> ref of its ShardResult
     release: Callable[[list], None]
     queue: deque = field(default_factory=deque)
     workers: list = field(default_factory=list)
@@ -81,11 +107,11 @@ def pool_sizes(pools: list[Pool], wanted: list[int], cpus: float, gpus: float) -
     return sizes
 
 
-def run_chain(pools: list[Pool], on_result: Callable[[int, str, dict], None], cpus: float,
-              gpus: float, refresh: Callable[[], None]) -> None:
+def run_chain(pools: list[Pool], on_result: Callable[[int, str, ShardResult], None],
+              cpus: float, gpus: float, refresh: Callable[[], None]) -> None:
     """Runs every queued shard through the chain. `on_result(i, shard, result)` records
     pool i's result for a shard, which moves on to pool i + 1 when it succeeded."""
-    running: dict[Any, tuple[int, str, int]] = {}
+    running: dict[Any, _Submitted] = {}
 
     def wanted() -> list[int]:
         # shards that may still reach each pool: its own and every upstream one's
@@ -108,7 +134,7 @@ def run_chain(pools: list[Pool], on_result: Callable[[int, str, dict], None], cp
                     while pool.queue and pool.load[w] < (
                             TASKS_PER_WORKER if len(pool.queue) > len(pool.workers) else 1):
                         shard = pool.queue.popleft()
-                        running[pool.submit(pool.workers[w], shard)] = (i, shard, w)
+                        running[pool.submit(pool.workers[w], shard)] = _Submitted(i, shard, w)
                         pool.load[w] += 1
                         pool.running += 1
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5) if running \
@@ -121,9 +147,9 @@ def run_chain(pools: list[Pool], on_result: Callable[[int, str, dict], None], cp
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    result = {"status": "failed", "error": f"worker lost: {exc}"[:2000]}
+                    result = ShardResult(error=f"worker lost: {exc}"[:2000])
                 on_result(i, shard, result)
-                if result["status"] == "ok" and i + 1 < len(pools):
+                if result.ok and i + 1 < len(pools):
                     pools[i + 1].queue.append(shard)
             retired = False
             for i, pool in enumerate(pools):

@@ -160,27 +160,17 @@ class Rephrase(Stage):
         cfg = self.config
         if cfg.engine == "vllm":
             options = cfg.vllm or VllmOptions()
-            return Resources(cpus=options.cpus, gpus=options.gpus)
+            return Resources(cpus=options.cpus, gpus=options.gpus,
+                             wait_for_gpus=options.wait_for_gpus)
         if cfg.engine == "transformers":
             options = cfg.transformers or TransformersOptions()
             return Resources(cpus=options.cpus, gpus=1.0 if options.device == "cuda" else 0.0)
         return Resources(cpus=1.0)
 
-    def prepare(self):
-        """On the driver, before any worker starts: a GPU engine on a cluster without enough
-        GPUs would wait forever for its workers, so say so now."""
-        needed = self.resources().gpus
-        if needed and not (self.config.vllm and self.config.vllm.wait_for_gpus):
-            import ray
-
-            have = ray.cluster_resources().get("GPU", 0)
-            if have < needed:
-                raise RuntimeError(
-                    f"rephrase (engine {self.config.engine}) needs {needed:g} GPU(s) per worker "
-                    f"but the Ray cluster has {have:g}; run on a cluster with GPU workers, use "
-                    "engine transformers (CPU) or openai, or set vllm.wait_for_gpus: true when "
-                    "an autoscaler adds GPU nodes on demand")
-        return None
+    def packages(self) -> dict[str, str]:
+        extras = {"vllm": "gpu", "transformers": "llm"}  # openai: httpx, a core dependency
+        engine = self.config.engine
+        return {engine: extras[engine]} if engine in extras else {}
 
     def setup(self) -> None:
         cfg = self.config

@@ -20,7 +20,8 @@ import pyarrow as pa
 from pipeline.registry import register
 from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
-from pipeline.stage import Stage, StageOutput, reasons_or_none
+from pipeline.stage import (Resources, Stage, StageConfig, StageOutput, reasons_or_none,
+                            with_column)
 from tests.conftest import (assert_accounting, kill_tree, make_text, write_jsonl, write_parquet,
                             write_spec)
 
@@ -296,3 +297,72 @@ def test_cli_run_prints_progress_lines_and_report_rebuilds(tmp_path):
     assert summary["columns"]["n_words"]["kind"] == "histogram"
     assert "Why documents were rejected" in (report / "index.html").read_text()
     assert run_cli("report", str(tmp_path / "missing")).returncode == 1
+
+
+class _MemoryConfig(StageConfig):
+    memory_gb: float = 0.25
+
+
+class _AssignedMemory(Stage):
+    """Records the memory Ray reserved for the worker that ran it."""
+
+    name = "test_assigned_memory"
+    config_model = _MemoryConfig
+
+    def resources(self):
+        return Resources(memory_gb=self.config.memory_gb)
+
+    def produces(self):
+        return ("assigned_memory",)
+
+    def process(self, table):
+        import ray
+
+        assigned = ray.get_runtime_context().get_assigned_resources().get("memory", 0.0)
+        column = pa.array([assigned] * table.num_rows, pa.float64())
+        return StageOutput(with_column(table, "assigned_memory", column))
+
+
+register(_AssignedMemory)
+
+
+def memory_spec(tmp_path: Path, memory_gb: float) -> Path:
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus_rows(10))
+    return write_spec(tmp_path / "memory.yaml", f"""\
+name: memory
+input: {{format: jsonl, paths: ["in/*.jsonl"]}}
+output: {{path: out}}
+stages: [{{test_assigned_memory: {{memory_gb: {memory_gb}}}}}]
+""")
+
+
+def test_a_stages_memory_is_requested_from_ray_and_must_fit_a_node(tmp_path, ray_cluster):
+    run_job(load_spec(memory_spec(tmp_path, 0.25)), progress=False)
+    assigned = pq.read_table(tmp_path / "out" / "data")["assigned_memory"].to_pylist()
+    assert assigned == [0.25 * 2**30] * 10
+    # more than any node has: refused before any work instead of waiting forever
+    with pytest.raises(JobError, match=r"\['test_assigned_memory'\] need 100000.0 GiB of "
+                                       r"memory per worker, more than the largest Ray node"):
+        run_job(load_spec(memory_spec(tmp_path, 100_000)), progress=False, overwrite=True)
+
+
+def test_a_job_on_its_own_ray_checks_its_gpu_stages_packages_before_starting(tmp_path):
+    # validation leaves them alone (tests/test_spec.py); here the GPU workers would be local
+    write_jsonl(tmp_path / "in" / "a.jsonl", corpus_rows(10))
+    spec_path = write_spec(tmp_path / "gpu.yaml", """\
+name: gpu-packages
+input: {format: jsonl, paths: ["in/*.jsonl"]}
+output: {path: out}
+stages: [{test_needs_package: {package: no_such_pkg_4711, gpus: 1}}]
+resources: {gpus: 1}
+""")
+    boot = ("import sys, tests.test_spec; from pipeline.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    result = subprocess.run([sys.executable, "-c", boot, "run", str(spec_path)], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    assert ("stage 'test_needs_package' needs the Python package 'no_such_pkg_4711', which is "
+            "not installed; install it with `pip install 'curation-pipeline[llm]'`"
+            in result.stderr)
+    assert not (tmp_path / "out" / "data").exists()  # refused before any work

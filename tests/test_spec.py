@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.registry import register
-from pipeline.stage import Stage, keep_all
+from pipeline.stage import Resources, Stage, StageConfig, keep_all
 from pipeline.spec import SpecError, load_spec
 from tests.conftest import write_jsonl, write_spec
 
@@ -137,3 +137,46 @@ def test_stage_entry_shape(data_dir):
     message = spec_error(data_dir, GOOD.replace("- length_filter: {min_words: 2}",
                                                 "- length_filter: {}\n    other: {}"))
     assert "line 5" in message and "one mapping" in message
+
+
+class _PackageConfig(StageConfig):
+    package: str = "yaml"
+    gpus: float = 0
+
+
+class _NeedsPackage(Stage):
+    """A stage whose workers import `package` (the [llm] extra would install it)."""
+
+    name = "test_needs_package"
+    config_model = _PackageConfig
+
+    def packages(self):
+        return {self.config.package: "llm"}
+
+    def resources(self):
+        return Resources(gpus=self.config.gpus)
+
+    def process(self, table):
+        return keep_all(table)
+
+
+register(_NeedsPackage)
+
+
+def test_stage_whose_package_is_missing_names_line_and_extra(data_dir):
+    message = spec_error(data_dir, GOOD + "  - test_needs_package: {package: no_such_pkg_4711}\n")
+    assert "line 6" in message
+    assert "stage 'test_needs_package' needs the Python package 'no_such_pkg_4711'" in message
+    assert "pip install 'curation-pipeline[llm]'" in message
+    # a submodule of a missing package is missing too, not an import crash
+    assert "'no_such_pkg_4711.models'" in spec_error(
+        data_dir, GOOD + "  - test_needs_package: {package: no_such_pkg_4711.models}\n")
+    installed = load_spec(write_spec(data_dir / "ok.yaml", GOOD + "  - test_needs_package: {}\n"))
+    assert installed.steps[1].stage.packages() == {"yaml": "llm"}
+
+
+def test_gpu_stage_packages_are_left_to_where_its_workers_run(data_dir):
+    # GPU workers may run another image than the one validating (deploy/: the gpu target)
+    body = GOOD + "  - test_needs_package: {package: no_such_pkg_4711, gpus: 1}\n"
+    spec = load_spec(write_spec(data_dir / "gpu.yaml", body))
+    assert spec.steps[1].stage.resources().gpus == 1

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import ray
 
-from pipeline.worker_pools import Pool, pool_sizes, run_chain
+from pipeline.worker_pools import Pool, ShardResult, pool_sizes, run_chain
 
 
 def pool(cpus: float, gpus: float = 0.0, start=None) -> Pool:
@@ -32,16 +33,22 @@ def test_upstream_pools_start_first_and_cpus_are_shared_in_turns():
     assert pool_sizes([cpu, gpu], [0, 3], cpus=4, gpus=0) == [0, 1]
 
 
+@dataclass(frozen=True)
+class TimedResult(ShardResult):
+    started: float = 0.0
+    ended: float = 0.0
+
+
 @ray.remote(num_cpus=0)
 class SlowWorker:
     def __init__(self, seconds: float):
         self.seconds = seconds
 
-    def run(self, shard: str) -> dict:
+    def run(self, shard: str) -> TimedResult:
         started = time.time()
         time.sleep(self.seconds)
-        return {"status": "failed" if shard == "bad" else "ok", "started": started,
-                "ended": time.time()}
+        return TimedResult(error="bad file" if shard == "bad" else None, started=started,
+                           ended=time.time())
 
 
 def test_the_second_pool_works_on_early_shards_while_the_first_is_still_busy(ray_cluster):
@@ -49,13 +56,12 @@ def test_the_second_pool_works_on_early_shards_while_the_first_is_still_busy(ray
              pool(1, start=lambda: SlowWorker.remote(0.05))]
     shards = [f"{i:02d}" for i in range(8)] + ["bad"]
     pools[0].queue.extend(shards)
-    seen: list[tuple[int, str, dict]] = []
+    seen: list[tuple[int, str, TimedResult]] = []
     run_chain(pools, lambda i, shard, result: seen.append((i, shard, result)), cpus=2, gpus=0,
               refresh=lambda: None)
     first = {s: r for i, s, r in seen if i == 0}
     second = {s: r for i, s, r in seen if i == 1}
     assert sorted(first) == sorted(shards)
     assert sorted(second) == sorted(shards[:-1])  # a failed shard goes no further
-    assert min(r["started"] for r in second.values()) < max(r["ended"]
-                                                            for r in first.values())
+    assert min(r.started for r in second.values()) < max(r.ended for r in first.values())
     assert all(p.retired and not p.workers for p in pools)

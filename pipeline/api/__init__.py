@@ -1,5 +1,6 @@
-"""The control plane (DESIGN.md §7): a FastAPI service that accepts specs, runs them on Ray
-through the Jobs API, keeps their history in SQLite and shows them on a web dashboard.
+"""The control plane (docs/architecture.md, "Control plane"): a FastAPI service that
+accepts specs, runs them on Ray through the Jobs API, keeps their history in SQLite and shows
+them on a web dashboard.
 
 Modules, each with one job:
   config      the service's settings (storage roots, token, Ray address, limits)

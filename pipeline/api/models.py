@@ -65,7 +65,8 @@ class Job(BaseModel):
     name: str
     state: JobState
     submitter: str
-    output: str = Field(description="the job's output folder (DESIGN.md §4 layout)")
+    output: str = Field(description="the job's output folder (layout: docs/architecture.md, "
+                        "'Data layout')")
     gpus: float = Field(description="resources.gpus of the spec")
     message: str | None = Field(description="the last word from Ray or the service")
     created_at: datetime

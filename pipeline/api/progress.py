@@ -1,5 +1,5 @@
 """A job's progress, read from what the runner commits: `_work/plan.json` (the shards) and
-one manifest per finished shard (DESIGN.md §4).
+one manifest per finished shard (docs/architecture.md, "Data layout").
 
 Manifests are written once and renamed into place, so a tracker reads each file once and
 afterwards only lists folders. A shard's final manifest (`manifests/`) carries the counts of

@@ -123,9 +123,9 @@ def api_router(service: JobService, metrics: Metrics) -> APIRouter:
                                                        "text/html": {}}}})
     async def job_report(job_id: str = JOB_ID,
                          format: Literal["json", "html"] = Query("json")):
-        """The funnel per stage, rejection reasons, languages and histograms (DESIGN.md §4)
-        as JSON or as the static HTML page. While a job runs: over the shards committed so
-        far."""
+        """The funnel per stage, rejection reasons, languages and histograms
+        (docs/architecture.md, "Data layout") as JSON or as the static HTML page. While a
+        job runs: over the shards committed so far."""
         summary = await asyncio.to_thread(service.report, job_id)
         if summary is None:
             return JSONResponse({"detail": f"job {job_id} has no report yet"}, status_code=404)

@@ -65,7 +65,7 @@ def _sigterm_as_exit():
         yield
         return
 
-    def leave(signum, frame):
+    def leave(signum, _frame):
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, leave)

@@ -27,7 +27,6 @@ class JobState(str, Enum):
 
 
 ACTIVE = frozenset({JobState.PENDING, JobState.RUNNING, JobState.CANCELLING})
-TERMINAL = frozenset(set(JobState) - ACTIVE)
 
 
 def from_ray(ray_status: str, current: JobState) -> JobState:

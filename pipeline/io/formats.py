@@ -19,8 +19,6 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-CORE_COLUMNS = ("id", "url", "source")
-
 
 class InputFileError(Exception):
     """A whole file (or shard) cannot be read; names the file and where it went wrong."""
@@ -46,7 +44,6 @@ class NoOptions(BaseModel):
 class InputFormat:
     name: str
     options_model: type[BaseModel] = NoOptions
-    content_columns: tuple[str, ...] = ("text",)
 
     def check_options(self, extras: dict[str, Any]) -> list[tuple[str, str]]:
         try:

@@ -1,12 +1,12 @@
-"""Where a job's files live (DESIGN.md §4). Everything that reads or writes a job's output
-asks this module for paths, so the layout is written down once."""
+"""Where a job's files live (docs/architecture.md, "Data layout"). Everything that reads
+or writes a job's output asks this module for paths, so the layout is written down once."""
 
 from __future__ import annotations
 
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import fsspec
 import pyarrow as pa
@@ -23,6 +23,14 @@ def open_for_arrow(fs, path: str, mode: str):
 
 def shard_name(index: int) -> str:
     return f"{index:05d}"
+
+
+class ShardFiles(NamedTuple):
+    """A shard's output after one segment; the manifest, written last, commits it."""
+
+    data: str
+    rejected: str
+    manifest: str
 
 
 @dataclass
@@ -58,15 +66,15 @@ class JobLayout:
     def segment_dir(self, segment: int) -> str:
         return self.path("_work", f"segment-{segment}")
 
-    def unit(self, segment: int, shard: str, final: bool) -> tuple[str, str, str]:
-        """(data, rejected, manifest) paths of a shard's output after `segment`.
-        The last segment writes the user-facing files; earlier ones write under _work/."""
+    def unit(self, segment: int, shard: str, final: bool) -> ShardFiles:
+        """A shard's files after `segment`. The last segment writes the user-facing files;
+        earlier ones write under _work/."""
         if final:
-            return self.data(shard), self.rejected(shard), self.manifest(shard)
+            return ShardFiles(self.data(shard), self.rejected(shard), self.manifest(shard))
         folder = self.segment_dir(segment)
-        return (posixpath.join(folder, "data", f"part-{shard}.parquet"),
-                posixpath.join(folder, "rejected", f"part-{shard}.parquet"),
-                posixpath.join(folder, "manifests", f"part-{shard}.json"))
+        return ShardFiles(posixpath.join(folder, "data", f"part-{shard}.parquet"),
+                          posixpath.join(folder, "rejected", f"part-{shard}.parquet"),
+                          posixpath.join(folder, "manifests", f"part-{shard}.json"))
 
     def url(self, path: str) -> str:
         """An fsspec URL for a path of this layout (what stages and readers open)."""

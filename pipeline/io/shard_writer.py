@@ -18,21 +18,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io.layout import JobLayout, open_for_arrow
+from pipeline.io.layout import JobLayout, ShardFiles, open_for_arrow
 from pipeline.stage import with_column
 
 
 class ShardWriter:
-    def __init__(self, layout: JobLayout, data_path: str, rejected_path: str,
-                 manifest_path: str, compression: str = "zstd"):
-        self.layout, self.fs = layout, layout.fs
-        self.paths = {"data": data_path, "rejected": rejected_path}
-        self.manifest_path = manifest_path
+    def __init__(self, layout: JobLayout, files: ShardFiles, compression: str = "zstd"):
+        self.layout, self.fs, self.files = layout, layout.fs, files
         self.compression = None if compression == "none" else compression
         self._token = uuid.uuid4().hex[:8]
         self._data: _Writer | None = None
         self._data_schema: pa.Schema | None = None
-        self._rejected: dict[str, tuple[str, _Writer]] = {}
+        self._rejected: dict[str, _Writer] = {}  # by step
         self.rows_kept = 0
         self.rows_rejected = 0
 
@@ -50,7 +47,7 @@ class ShardWriter:
     def write_kept(self, table: pa.Table) -> None:
         if self._data is None:
             self._data_schema = table.schema
-            self._data = _Writer(self.fs, self._tmp(self.paths["data"]), table.schema,
+            self._data = _Writer(self.fs, self._tmp(self.files.data), table.schema,
                                  self.compression)
         if table.num_rows:
             self._data.write_table(conform(table, self._data_schema))
@@ -62,9 +59,9 @@ class ShardWriter:
             return
         table = with_column(table, "stage", pa.array([stage] * table.num_rows, pa.string()))
         if key not in self._rejected:
-            path = self._tmp(self.paths["rejected"], f"-{len(self._rejected)}")
-            self._rejected[key] = (path, _Writer(self.fs, path, table.schema, self.compression))
-        path, writer = self._rejected[key]
+            path = self._tmp(self.files.rejected, f"-{len(self._rejected)}")
+            self._rejected[key] = _Writer(self.fs, path, table.schema, self.compression)
+        writer = self._rejected[key]
         writer.write_table(conform(table, writer.schema))
         self.rows_rejected += table.num_rows
 
@@ -73,32 +70,32 @@ class ShardWriter:
         if self._data is None:  # nothing reached the writer: an empty, typed file
             self.write_kept(pa.table({"id": pa.array([], pa.string())}))
         self._data.close()
-        self._move_into_place(self._tmp(self.paths["data"]), self.paths["data"])
+        self._move_into_place(self._tmp(self.files.data), self.files.data)
         parts = list(earlier_rejected)
-        for path, writer in self._rejected.values():
+        for writer in self._rejected.values():
             writer.close()
-            parts.append(path)
+            parts.append(writer.path)
         rejected = self.rows_rejected
         if len(parts) == 1 and not earlier_rejected:
-            self._move_into_place(parts[0], self.paths["rejected"])  # already whole
+            self._move_into_place(parts[0], self.files.rejected)  # already whole
         else:  # earlier segments' rejections of this shard join its one rejected file
-            rejected = merge_parquet(self.fs, parts, self.paths["rejected"],
-                                     self._tmp(self.paths["rejected"], "-merge"),
+            rejected = merge_parquet(self.fs, parts, self.files.rejected,
+                                     self._tmp(self.files.rejected, "-merge"),
                                      self.compression)
-            for path, _ in self._rejected.values():
-                self.fs.rm(path)
+            for writer in self._rejected.values():
+                self.fs.rm(writer.path)
         manifest = dict(manifest, rows_kept=self.rows_kept, rows_rejected=rejected,
-                        bytes_kept=self.fs.size(self.paths["data"]))
-        self.layout.write_json(self.manifest_path, manifest)
+                        bytes_kept=self.fs.size(self.files.data))
+        self.layout.write_json(self.files.manifest, manifest)
 
     def abort(self) -> None:
-        for writer in [self._data] + [w for _, w in self._rejected.values()]:
+        for writer in [self._data, *self._rejected.values()]:
             try:
                 if writer is not None:
                     writer.close()
             except Exception:
                 pass
-        for path in [self._tmp(self.paths["data"])] + [p for p, _ in self._rejected.values()]:
+        for path in [self._tmp(self.files.data), *(w.path for w in self._rejected.values())]:
             if self.fs.exists(path):
                 self.fs.rm(path)
 
@@ -107,7 +104,7 @@ class _Writer:
     """A ParquetWriter that owns (and closes) its file handle."""
 
     def __init__(self, fs, path: str, schema: pa.Schema, compression: str | None):
-        self.schema = schema
+        self.path, self.schema = path, schema
         self._handle = open_for_arrow(fs, path, "wb")
         self._writer = pq.ParquetWriter(self._handle, schema, compression=compression)
 

@@ -65,7 +65,6 @@ class WetOptions(_CommonOptions):
 class WarcInput(InputFormat):
     name = "warc"
     options_model = WarcOptions
-    content_columns = ("html",)
 
     def columns(self, input_spec, files, wants_html):
         # Only HTML comes out of a WARC: a first stage that needs `text` fails validation
