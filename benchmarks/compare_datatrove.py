@@ -70,7 +70,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -86,6 +85,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from _eval_pages import eval_dir  # noqa: E402
+from _memory import ProcessSampler, process_tree  # noqa: E402
 from stages.langid import default_model_path  # noqa: E402
 
 DATATROVE = "datatrove[io,processing]==0.10.1"
@@ -457,72 +457,15 @@ def _measured(command: list[str], env: dict, log: Path) -> dict:
     with open(log, "wb") as handle:
         started = time.perf_counter()
         process = psutil.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-        meter = _TreeMeter(process)
-        meter.start()
-        code = process.wait()
-        seconds = time.perf_counter() - started
-        meter.stop()
+        with ProcessSampler(process_tree(process), RSS_INTERVAL_S, pss_every=PSS_EVERY,
+                            cpu_from_start=True) as meter:
+            code = process.wait()
+            seconds = time.perf_counter() - started
     if code != 0:
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}:\n{tail}")
     return {"seconds": seconds, "rss_peak": meter.rss_peak, "pss_peak": meter.pss_peak,
             "cpu_seconds": meter.cpu_seconds, "load_before": load}
-
-
-class _TreeMeter(threading.Thread):
-    """Samples a process and all its descendants: the sum of RSS every RSS_INTERVAL_S, of PSS
-    every PSS_EVERY samples (reading smaps costs more), and each process's CPU seconds
-    (processes that exit take their counters with them, hence the sampling)."""
-
-    def __init__(self, root: psutil.Process):
-        super().__init__(daemon=True)
-        self.root = root
-        self.rss_peak = self.pss_peak = 0
-        self._cpu: dict[int, float] = {}
-        self._stop_event = threading.Event()
-
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(self._cpu.values())
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-
-    def run(self) -> None:
-        n = 0
-        while True:
-            self._sample(pss=n % PSS_EVERY == 0)
-            n += 1
-            if self._stop_event.wait(RSS_INTERVAL_S):
-                return
-
-    def _sample(self, pss: bool) -> None:
-        try:
-            processes = [self.root, *self.root.children(recursive=True)]
-        except psutil.Error:
-            return
-        rss = pss_sum = 0
-        for process in processes:
-            try:
-                with process.oneshot():
-                    rss += process.memory_info().rss
-                    times = process.cpu_times()
-                self._cpu[process.pid] = times.user + times.system
-                if pss:
-                    pss_sum += _pss(process.pid)
-            except (psutil.Error, OSError):
-                pass
-        self.rss_peak = max(self.rss_peak, rss)
-        self.pss_peak = max(self.pss_peak, pss_sum)
-
-
-def _pss(pid: int) -> int:
-    with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-        for line in handle:
-            if line.startswith(b"Pss:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def _median_run(runs: list[dict]) -> dict:

@@ -29,11 +29,9 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from _extraction_pages import load_pages, page_of, score, write_warc  # noqa: E402
+from _memory import ProcessSampler, process_tree  # noqa: E402
 
 from pipeline.ray_env import ensure_ray  # noqa: E402
 from pipeline.runner import run_job  # noqa: E402
@@ -185,11 +184,10 @@ def _two_processes(pages) -> tuple[float, float]:
     _SHARED = [page.html for page in pages]  # forked children inherit it, nothing is copied
     with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
         pool.map(_extract_share, [-1] * WORKERS)  # start and warm up outside the clock
-        meter = _CpuMeter()
         started = time.perf_counter()
-        with meter:
+        with ProcessSampler(process_tree(), interval_s=0.1) as meter:  # CPU of the tree
             pool.map(_extract_share, range(WORKERS))
-        return time.perf_counter() - started, meter.seconds
+        return time.perf_counter() - started, meter.cpu_seconds
 
 
 _SHARED: list[bytes] = []
@@ -225,9 +223,8 @@ stages:
   - extract: {{engine: {name}, metadata: {metadata}}}
 resources: {{cpus: {WORKERS}}}
 """)
-    meter = _CpuMeter()
     started = time.perf_counter()
-    with meter:
+    with ProcessSampler(process_tree(), interval_s=0.1) as meter:  # this process, Ray's too
         result = run_job(spec, progress=False)
     seconds = time.perf_counter() - started
     texts: list[str | None] = [None] * len(pages)
@@ -240,47 +237,7 @@ resources: {{cpus: {WORKERS}}}
             if copy == 0:
                 texts[index] = text
     stage = next(s for s in result.stages if s["stage"] == "extract")
-    return texts, seconds, stage["seconds"], meter.seconds
-
-
-class _CpuMeter:
-    """CPU seconds used by this process and all its descendants (Ray's node processes and
-    workers, which it started) while the block runs; sampled, since workers exit at the
-    end of a job and take their counters with them."""
-
-    def __enter__(self):
-        self._me = psutil.Process()
-        self._start = {p.pid: _cpu(p) for p in self._processes()}
-        self._last = dict(self._start)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._read()
-        self.seconds = sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items())
-
-    def _processes(self):
-        return [self._me] + self._me.children(recursive=True)
-
-    def _sample(self):
-        while not self._stop.wait(0.1):
-            self._read()
-
-    def _read(self):
-        for process in self._processes():
-            try:
-                self._last[process.pid] = _cpu(process)
-            except psutil.Error:
-                pass
-
-
-def _cpu(process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    return texts, seconds, stage["seconds"], meter.cpu_seconds
 
 
 def _print_quality(label: str, pages, texts, rate: float) -> None:

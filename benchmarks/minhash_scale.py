@@ -20,12 +20,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -33,6 +31,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from _memory import ProcessSampler, process_tree  # noqa: E402
 from pipeline.ray_env import ensure_ray  # noqa: E402
 from pipeline.runner import run_job  # noqa: E402
 from pipeline.spec import parse_spec  # noqa: E402
@@ -65,42 +64,12 @@ def write_corpus(folder: Path, docs: int, seed: int = 7) -> None:
                        row_group_size=5_000)
 
 
-class PeakMemory:
-    """Samples RSS of this process and all its descendants (Ray's raylet, GCS and workers
-    when this process started Ray) every 100 ms: the peak of the sum and of one process."""
-
-    def __init__(self):
-        self.total = self.single = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            sizes = []
-            for proc in [me] + me.children(recursive=True):
-                try:
-                    sizes.append(proc.memory_info().rss)
-                except psutil.Error:
-                    pass
-            self.total, self.single = max(self.total, sum(sizes)), max(self.single, max(sizes))
-            time.sleep(0.1)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def phase_seconds(work: Path) -> dict[str, float]:
     """Seconds per phase of the global stage, from the first to the last commit marker (a
     phase's first unit started before its first marker, so these slightly undercount)."""
     spans: dict[str, list[float]] = {}
     previous_end = None
-    for phase_dir in sorted((p for p in work.glob("_work/global/*/_phases/*")),
+    for phase_dir in sorted((p for p in work.glob("_work/global/*/*/_phases/*")),
                             key=lambda p: min(m.stat().st_mtime for m in p.glob("*.json"))):
         times = [m.stat().st_mtime for m in phase_dir.glob("*.json")]
         name = phase_dir.name.split("-")[0] if phase_dir.name.startswith("components") \
@@ -119,16 +88,18 @@ output: {{path: "{out}"}}
 stages:
   - dedup_minhash: {{verify: {str(verify).lower()}}}
 """)
-    with PeakMemory() as memory:
+    # this process and its descendants: Ray's raylet, GCS and workers when it started Ray
+    with ProcessSampler(process_tree(), interval_s=0.1) as memory:
         started = time.perf_counter()
         result = run_job(spec, progress=False, keep_work=True)
         seconds = time.perf_counter() - started
-    decisions = json.loads(next(out.glob("_work/global/*/decisions.json")).read_text())
+    decisions = json.loads(next(out.glob("_work/global/*/*/decisions.json")).read_text())
     stats = decisions["stats"]
-    spilled = {folder: sum(f.stat().st_size for f in out.glob(f"_work/global/*/run-*/{folder}/*"))
+    spilled = {folder: sum(f.stat().st_size
+                           for f in out.glob(f"_work/global/*/*/run-*/{folder}/*"))
                for folder in ("bands", "shingles")}
-    return {"seconds": seconds, "docs": result.docs_in, "peak_total": memory.total,
-            "peak_single": memory.single, "stats": stats, "spilled": spilled,
+    return {"seconds": seconds, "docs": result.docs_in, "peak_total": memory.rss_peak,
+            "peak_single": memory.rss_single_peak, "stats": stats, "spilled": spilled,
             "phases": phase_seconds(out)}
 
 

@@ -16,12 +16,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,6 +27,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from _memory import ProcessSampler, ray_workers  # noqa: E402
 from pipeline.ray_env import ensure_ray  # noqa: E402
 from pipeline.runner import run_job  # noqa: E402
 from pipeline.spec import parse_spec  # noqa: E402
@@ -104,33 +103,6 @@ def baseline_processes(corpus: Path, out: Path, min_words: int, processes: int) 
         return sum(pool.map(_baseline_part, parts))
 
 
-class PeakWorkerMemory:
-    """Samples the summed RSS of Ray worker processes (`ray::*`) every 50 ms."""
-
-    def __init__(self):
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self):
-        while not self._stop.is_set():
-            total = 0
-            for proc in psutil.process_iter(["cmdline", "memory_info"]):
-                cmd = proc.info["cmdline"] or []
-                if cmd and cmd[0].startswith("ray::") and proc.info["memory_info"]:
-                    total += proc.info["memory_info"].rss
-            self.peak = max(self.peak, total)
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
 def run_runner(corpus: Path, out: Path, min_words: int) -> tuple[float, int]:
     spec = parse_spec(f"""
 name: bench
@@ -139,11 +111,11 @@ output: {{path: "{out}"}}
 stages:
   - length_filter: {{min_words: {min_words}, max_words: null}}
 """)
-    with PeakWorkerMemory() as memory:
+    with ProcessSampler(ray_workers(), interval_s=0.05) as memory:  # summed RSS of ray::*
         started = time.perf_counter()
         run_job(spec, progress=False)
         seconds = time.perf_counter() - started
-    return seconds, memory.peak
+    return seconds, memory.rss_peak
 
 
 def main() -> None:
