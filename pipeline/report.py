@@ -64,6 +64,9 @@ def _funnel(shards: list[dict]) -> list[dict]:
                                                   "seconds": 0.0})
             for key in ("in", "added", "kept", "rejected", "seconds"):
                 t[key] += entry.get(key, 0)
+            for name, value in entry.get("counters", {}).items():
+                counters = t.setdefault("counters", {})
+                counters[name] = counters.get(name, 0) + value
     for t in totals.values():
         t["seconds"] = round(t["seconds"], 3)
         t["docs_per_s"] = round(t["in"] / t["seconds"], 1) if t["seconds"] else None
@@ -141,6 +144,10 @@ def render_html(summary: dict) -> str:
             parts += [f"<h2>{html.escape(name)} (kept documents)</h2>",
                       _bars([(f"{b['lo']:.3g} - {b['hi']:.3g}", b["docs"]) for b in col["bins"]],
                             "#5b8def")]
+    for step in summary["funnel"]:
+        if step.get("counters"):
+            parts += [f"<h2>{html.escape(step['stage'])} (step {step['step'] + 1}): counts</h2>",
+                      _bars(sorted(step["counters"].items()), "#5b8def")]
     for stage in summary.get("global_stages", []):
         rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
                        for k, v in stage["stats"].items())

@@ -530,11 +530,12 @@ class ShardProcessor:
                 rejected = with_column(rejected, column, values.filter(mask))
             writer.write_rejected(rejected, step.name, key=str(step.index))
         self._count(counts, step, table.num_rows, kept.num_rows,
-                    time.perf_counter() - started, added=out.table.num_rows - table.num_rows)
+                    time.perf_counter() - started, added=out.table.num_rows - table.num_rows,
+                    counters=out.counters)
         return kept
 
     def _count(self, counts, step: StageStep | None, docs_in, kept, seconds,
-               added: int = 0) -> None:
+               added: int = 0, counters: dict[str, int] | None = None) -> None:
         """Counts per step (`None` = the reader); a stage used twice is counted twice.
 
         `added` counts rows a stage created (e.g. `rephrase`'s synthetic rows), so that
@@ -549,6 +550,10 @@ class ShardProcessor:
         entry["kept"] += kept
         entry["rejected"] += docs_in + added - kept
         entry["seconds"] = round(entry["seconds"] + seconds, 4)
+        if counters:  # a stage's own totals (`StageOutput.counters`); absent when it has none
+            totals = entry.setdefault("counters", {})
+            for name, value in counters.items():
+                totals[name] = totals.get(name, 0) + int(value)
         unsent = self._unsent.setdefault(stage, [0, 0])
         unsent[0] += docs_in
         unsent[1] += kept

@@ -65,6 +65,9 @@ class StageOutput:
     reasons: pa.Array | None = None
     # Columns that only rejected rows carry (e.g. `duplicate_of`), one value per row.
     rejected_columns: dict[str, pa.Array] = field(default_factory=dict)
+    # Named totals for this batch (e.g. {"no_url": 3, "email": 12}); the runner adds them up
+    # per stage into the shard's manifest and the job report.
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 class Stage:

@@ -133,17 +133,16 @@ def _parse(line: bytes, field: str) -> tuple[dict | None, str | None]:
 
 
 def _to_table(rows: list[dict]) -> pa.Table:
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        # Fields whose type changes from row to row are kept as JSON text.
-        keys = list(dict.fromkeys(k for row in rows for k in row))
-        columns = {}
-        for key in keys:
-            values = [row.get(key) for row in rows]
-            try:
-                columns[key] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-                columns[key] = pa.array([None if v is None else json.dumps(v) for v in values],
-                                        pa.string())
-        return pa.table(columns)
+    # Columns are the union of every row's keys: `Table.from_pylist` would take them from the
+    # first row alone and drop a field (a `url`) that the first row of a batch happens to lack.
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    columns = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        try:
+            columns[key] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            # A field whose type changes from row to row is kept as JSON text.
+            columns[key] = pa.array([None if v is None else json.dumps(v) for v in values],
+                                    pa.string())
+    return pa.table(columns)
