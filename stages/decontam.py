@@ -1,8 +1,9 @@
 """`decontam`: find benchmark text (test questions, answers, solutions) inside documents.
 
 The benchmark files named in the spec are read once, on the driver (`prepare`), into an index
-of word n-grams (default 13 tokens, as GPT-3; normalisation in _ngrams.py: lowercase,
-punctuation stripped, whitespace folded); workers receive it through the Ray object store.
+of word n-grams (default 13 tokens, as GPT-3; normalisation in stages/_decontam/ngrams.py:
+lowercase, apostrophes removed, the n-gram tokens of stages/_shared/words.py); workers
+receive it through the Ray object store.
 Each field of each item (e.g. `question`, `answer`) is indexed on its own, after removing
 per-benchmark `strip` patterns (GSM8K's `<<48/2=24>>` calculator notes) and prompt
 `templates` ("Question:", "Answer:", "### Response:"). A text shorter than n tokens cannot be
@@ -35,6 +36,7 @@ from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, reason, r
                             with_column)
 from stages._decontam.index import BenchmarkSource, NgramIndex, build_index, check_readable
 from stages._decontam.ngrams import document_ngrams, normalise, tokenize
+from stages._shared.words import NGRAM_APOSTROPHES
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ DEFAULT_TEMPLATES = [
     r"instruction|response|prompt|completion)[ \t]*:",
     r"^[ \t]*#{1,4}[ \t]*(?:instruction|response|input|output)\b[ \t]*:?",
 ]
-_APOSTROPHES = frozenset("'\u2019\u2018")
 
 
 class BenchmarkConfig(BaseModel):
@@ -228,7 +229,7 @@ def _char_spans(text: str, normalised: pa.Array, tokens, doc: int, windows: np.n
     base = int(tokens.doc_offsets[doc])
     doc_bytes = np.frombuffer(normalised[doc].as_buffer(), np.uint8)
     char_of_byte = np.cumsum((doc_bytes & 0xC0) != 0x80) - 1
-    kept = np.fromiter((i for i, ch in enumerate(text) if ch not in _APOSTROPHES), np.int64)
+    kept = np.fromiter((i for i, ch in enumerate(text) if ch not in NGRAM_APOSTROPHES), np.int64)
     if len(doc_bytes) and char_of_byte[-1] + 1 != len(kept):
         return None
     starts = tokens.starts[windows] - base

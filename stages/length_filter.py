@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from pipeline.registry import register
 from pipeline.stage import Stage, StageConfig, StageOutput, reasons_where, with_column
+from stages._shared.words import count_words
 
 
 class LengthFilterConfig(StageConfig):
@@ -51,10 +52,3 @@ class LengthFilter(Stage):
                 failed = pc.and_(fails(values, bound), pc.is_null(reasons))
                 reasons = reasons_where(failed, code, measure, values, otherwise=reasons)
         return StageOutput(with_column(table, "n_words", words), reasons)
-
-
-def count_words(text: pa.Array) -> pa.Array:
-    """Whitespace-separated words per string (Arrow's split yields empty edge tokens)."""
-    trimmed = pc.utf8_trim_whitespace(text)
-    tokens = pc.list_value_length(pc.utf8_split_whitespace(trimmed)).cast(pa.int64())
-    return pc.if_else(pc.equal(pc.binary_length(trimmed), 0), 0, tokens)
