@@ -33,7 +33,7 @@ class TimeLimitExceeded(BaseException):
     KeyboardInterrupt, so that a library's `except Exception:` cannot swallow it."""
 
 
-def _on_timer(signum, frame):
+def _on_timer(_signum, _frame):
     raise TimeLimitExceeded()
 
 
