@@ -59,6 +59,9 @@ _MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5
           "\u0900-\u0963\u0966-\u0dff\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
           "\u200c\u200d")
 LETTER_WORD = re.compile(rf"[\w{_MARKS}]+")
+# What lies between letter words: keyword_filter rewrites a text as its letter words joined
+# by single spaces with one substitution, without a Python string per word.
+LETTER_SEPARATOR = re.compile(rf"[^\w{_MARKS}]+")
 
 
 # -- 3. dedup words ----------------------------------------------------------------------------

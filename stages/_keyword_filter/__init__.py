@@ -1,0 +1,1 @@
+"""Helpers of the `keyword_filter` stage: phrase lists and the Aho-Corasick matcher."""
