@@ -1,4 +1,4 @@
-"""The stage contract (DESIGN.md §3).
+"""The stage contract (docs/architecture.md, "Stage contract").
 
 A stage is a small class: a pydantic config, the columns it needs and adds, the resources a
 worker needs to run it, an optional `setup` for heavy state (loaded once per worker) and a
