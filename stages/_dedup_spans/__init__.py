@@ -1,0 +1,1 @@
+"""Helpers of the `dedup_spans` stage."""
