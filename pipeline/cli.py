@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from pipeline.browse.commands import add_browse_commands
 from pipeline.spec import SpecError, load_spec
 
 
@@ -51,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     decontam.add_argument("output")
     decontam.add_argument("--top", type=int, default=10)
     decontam.add_argument("--json", action="store_true")
+    browse = add_browse_commands(sub)  # inspect, whatif, diff (pipeline/browse/)
 
     args = parser.parse_args(argv)
     try:
-        return {"run": _run, "validate": _validate, "stages": _stages, "report": _report,
-                "decontam-report": _decontam_report}[args.command](args)
+        return ({"run": _run, "validate": _validate, "stages": _stages, "report": _report,
+                 "decontam-report": _decontam_report} | browse)[args.command](args)
     except SpecError as exc:
         print(f"error: invalid spec\n{exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ def build_summary(output: str) -> dict:
     failures = [layout.read_json(p) | {"shard": posixpath.basename(p)[5:-5]}
                 for p in sorted(layout.fs.glob(layout.path("_work", "failed", "*", "*.json")))]
     plan = layout.read_json(layout.plan()) if layout.exists(layout.plan()) else {"shards": []}
-    funnel = _funnel(shards)
+    funnel = funnel_of(shards)
     data = [layout.url(layout.data(s["shard"])) for s in shards]
     rejected = [layout.url(layout.rejected(s["shard"])) for s in shards]
     con = duckdb.connect()
@@ -55,7 +55,8 @@ def build_summary(output: str) -> dict:
     return summary
 
 
-def _funnel(shards: list[dict]) -> list[dict]:
+def funnel_of(shards: list[dict]) -> list[dict]:
+    """Per step, over the shards' manifests: in, added, kept, rejected, seconds, counters."""
     totals: dict[str, dict] = {}
     for shard in shards:
         for entry in shard["stages"]:
