@@ -31,7 +31,7 @@ from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput,
 from stages._dedup_spans.bloom import SUBFILTERS, bloom_shape, false_positive_rate
 from stages._dedup_spans.phases import DECISIONS, SPANS, BloomUnit, Grouped, Hashed, \
     SpanUnit, group_bloom, group_exact, partition_of_spans
-from stages._dedup_spans.spans import SpanRule, batch_hashes, cut, document_spans
+from stages._dedup_spans.spans import SpanRule, batch_hashes, cut_batch
 from stages._shared.partitioned import PartitionUnit, holders, read_shard_decisions, \
     run_phase, unit_file, write_partitioned, write_shard_sources
 from stages._shared.words import whitespace_words
@@ -144,9 +144,9 @@ class DedupSpans(GlobalStage):
             return StageOutput(with_column(table, "span_dup_chars", pa.array(removed)))
         at = np.array(rows) - first_row
         texts, reasons = [], [None] * table.num_rows
-        for i, text in zip(at, table["text"].take(pa.array(at)).to_pylist()):
-            left, removed[i] = cut(text, document_spans(text, self.rule),
-                                   decided[first_row + i])
+        cuts = cut_batch(table["text"].take(pa.array(at)).to_pylist(), self.rule,
+                         [decided[r] for r in rows])
+        for i, (left, removed[i]) in zip(at, cuts):
             texts.append(left)
             words = len(whitespace_words(left))
             if words < self.config.min_words:

@@ -16,7 +16,7 @@ from pipeline.runner import run_job
 from pipeline.spec import load_spec
 from stages._dedup_spans.bloom import BloomFilter, bloom_shape, subfilter_of
 from stages._dedup_spans.sentences import sentence_ranges
-from stages._dedup_spans.spans import SpanRule, cut, document_spans
+from stages._dedup_spans.spans import SpanRule, batch_hashes, cut, document_spans
 from stages.dedup_spans import DedupSpansConfig
 from tests.conftest import assert_accounting, make_text, write_jsonl, write_spec
 
@@ -188,6 +188,24 @@ def test_resume_inside_the_group_phase_gives_the_same_result(tmp_path, ray_clust
     assert_accounting(out)
 
 
+def test_worker_killed_inside_the_group_phase_job_completes_as_clean_run(
+        tmp_path, ray_cluster, monkeypatch):
+    from tests.test_chaos import HeldPhase, kill_when_held
+
+    write_corpus(tmp_path, paragraph_page)
+    clean = run(tmp_path, "clean", "{unit: paragraph, partitions: 3}")
+    hold_file = tmp_path / "held"
+    # the unit writes its decisions, then is killed before its result is committed
+    monkeypatch.setattr("stages.dedup_spans.group_exact",
+                        HeldPhase("stages._dedup_spans.phases", "group_exact", str(hold_file)))
+    thread, killed = kill_when_held(hold_file)
+    killed_run = run(tmp_path, "killed", "{unit: paragraph, partitions: 3}")
+    thread.join(timeout=5)
+    assert "pid" in killed, killed.get("error", "the job finished before a unit was held")
+    assert killed_run == clean
+    assert_accounting(tmp_path / "killed")
+
+
 # -- config ------------------------------------------------------------------------------------
 def test_config_refuses_bloom_without_size_and_sentences_with_paragraphs():
     with pytest.raises(ValidationError, match="expected_spans"):
@@ -261,3 +279,13 @@ def test_bloom_filter_in_batches_answers_as_one_at_a_time():
                            for i in range(len(stream))]
     assert whole[len(mine):].all()  # every repeat found
     assert whole[:len(mine)].mean() < 0.02  # and few false positives among the first
+
+
+def test_spans_never_run_from_one_document_into_the_next():
+    rule = SpanRule("sentence_span", 3, 10)
+    two = ["First sentence here. Second sentence here.", "Third sentence here. Fourth one."]
+    assert batch_hashes(two, rule)[0].size == 0
+    three = "First sentence here. Second sentence here. Third sentence here."
+    rows, hashes = batch_hashes([two[0], three, None, three], rule)
+    assert rows.tolist() == [1, 3] and hashes[0] == hashes[1]
+    assert hashes[0] == document_spans(three, rule).hashes[0]

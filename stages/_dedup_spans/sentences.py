@@ -11,9 +11,11 @@ a second pass. What a sentence end is here:
 
 - `.`, `!`, `?`, `…` (any run of them, then closing quotes or brackets) followed by whitespace
   or the end of the text: Latin, Cyrillic, Greek and Arabic-script texts written with `.`.
-  A single `.` (or `…`) is not an end after a known abbreviation ("Dr.", "e.g.", "Fig."), after
-  single-letter initials ("J. R. R.", "U.S."), or when the next sentence would start with a
-  lowercase letter ("approx. three"); a decimal point ("3.14") has no space after it;
+  A single `.` is not an end after a known abbreviation ("Dr.", "e.g.", "Fig."), after
+  single-letter initials ("J. R. R.", "U.S."), or after a word of at most three letters when
+  a lowercase letter follows ("etc. and"); an ellipsis is not an end before a lowercase
+  letter; a decimal point ("3.14") has no space after it. Text written all in lowercase
+  still splits after longer words;
 - the CJK full stops and marks `。！？｡．` (no space follows them in Chinese or Japanese);
 - the Devanagari danda `।` and double danda `॥`, the Arabic question mark `؟` and the Urdu
   full stop `۔`;
@@ -32,6 +34,7 @@ import re
 # A candidate end, with the whitespace that follows it. Group `latin` marks the kind whose
 # single `.`/`…` may be an abbreviation rather than an end.
 _END = re.compile(
+    r"(?=[.!?…。！？｡．।॥؟۔\n])"  # a cheap first test: the scan skips other characters fast
     r"(?:(?P<latin>[.!?…]+)[\"'”’»)\]]*(?=\s|\Z)"
     r"|[。！？｡．][」』”’）)]*"
     r"|[।॥؟۔][\"'”’)\]]*"
@@ -52,37 +55,41 @@ z.b bzw ggf vgl hr fr mme mlle sra sr sta p.ex
 
 def sentence_ranges(text: str) -> list[tuple[int, int]]:
     """[start, end) of each sentence of `text`, in order, covering the text without gaps
-    (each range holds the whitespace after its sentence). Blank text gives no sentence."""
-    ranges = []
-    start = 0
-    for match in _END.finditer(text):
-        end = match.end()
+    (each range holds the whitespace after its sentence; leading whitespace joins the
+    first). Blank text gives no sentence."""
+    first = len(text) - len(text.lstrip())
+    if first == len(text):
+        return []
+    ranges, start = [], 0
+    # Every accepted end takes the whitespace after it, so each sentence starts at a
+    # non-space character: none is blank.
+    for match in _END.finditer(text, first):
         if match.group("latin") is not None and _continues(text, match):
             continue
-        if not text[start:end].isspace():
-            ranges.append((start, end))
-        elif ranges:  # blank: joins the sentence before it
-            ranges[-1] = (ranges[-1][0], end)
-        else:
-            continue  # leading blank lines join the first sentence
-        start = end
-    if start < len(text) and not text[start:].isspace():
+        ranges.append((start, match.end()))
+        start = match.end()
+    if start < len(text):
         ranges.append((start, len(text)))
-    elif start < len(text) and ranges:
-        ranges[-1] = (ranges[-1][0], len(text))
     return ranges
 
 
 def _continues(text: str, match: re.Match) -> bool:
-    """Does the sentence go on past this `.`? (abbreviation, initials, lowercase next)"""
-    if "\n" in text[match.end("latin"):match.end()]:
-        return False  # a line break always ends a sentence
-    if match.end() < len(text) and text[match.end()].islower():
-        return True
-    if match.group("latin") not in (".", "…"):
+    """Does the sentence go on past this mark? An ellipsis before a lowercase letter; a
+    single `.` after an abbreviation or initials, or after a short word (three letters or
+    fewer: "etc.", "approx." is listed) before a lowercase letter. Never past a line break,
+    and never after `!` or `?`: all-lowercase text ("sagen kann. sie stehen") still splits."""
+    if text.find("\n", match.end("latin"), match.end()) >= 0:
+        return False
+    mark = match.group("latin")
+    lower_next = match.end() < len(text) and text[match.end()].islower()
+    if mark == "…" or mark == "...":
+        return lower_next
+    if mark != ".":
         return False
     before = _LAST_TOKEN.search(text, max(0, match.start() - 40), match.start())
     if before is None:
         return False
     token = before.group().lstrip(_OPENERS)
-    return token.lower() in ABBREVIATIONS or _INITIALS.fullmatch(token) is not None
+    if token.lower() in ABBREVIATIONS or _INITIALS.fullmatch(token) is not None:
+        return True
+    return lower_next and len(token) <= 3

@@ -8,12 +8,12 @@ every site has ("Read more.", "Share", "Home") are left alone by that rule, whic
 happens to come first.
 
 Normalised = case-folded (`str.casefold`) with every run of whitespace made one space and
-the ends trimmed; a sentence window is its sentences' normalised texts joined by one space.
-The hash is xxh3-64 of the normalised UTF-8 bytes: one call per span on a string already
-built, so the word-level hashing of stages/_shared/text_hash.py (made for windows of words)
-would only add work here; what this stage takes from it is `fmix64`, for the Bloom filter's
-bit positions. No seed: a span hashes the same in every process and run, which resume and
-the shuffle rely on.
+the ends trimmed. Each sentence (or line) is hashed once, xxh3-64 of its normalised UTF-8
+bytes; a span of n sentences is the mix of its n sentence hashes (`window_mix` of
+stages/_shared/text_hash.py, finalised by `fmix64`), computed for a whole batch at once, so
+no window's text is ever built. Its length (for `min_span_chars`) is that of its sentences'
+normalised texts joined by single spaces. No seed: a span hashes the same in every process
+and run, which resume and the shuffle rely on.
 
 Cutting works on character ranges of the original text: a span's range covers its
 sentences (or its line) with the whitespace (or newline) after them, and everything outside
@@ -23,12 +23,13 @@ the cut ranges is kept byte for byte.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Literal, NamedTuple
+from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 import xxhash
 
 from stages._dedup_spans.sentences import sentence_ranges
+from stages._shared.text_hash import fmix64, window_mix
 
 Unit = Literal["sentence_span", "paragraph"]
 
@@ -54,10 +55,6 @@ def normalise(piece: str) -> str:
     return " ".join(piece.casefold().split())
 
 
-def span_hash(normalised: str) -> int:
-    return xxhash.xxh3_64_intdigest(normalised.encode("utf-8"))
-
-
 def paragraph_ranges(text: str) -> list[tuple[int, int]]:
     """[start, end) of every line, each with its newline."""
     ranges, start = [], 0
@@ -68,41 +65,61 @@ def paragraph_ranges(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def batch_spans(texts: Sequence[str | None], rule: SpanRule
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every counted span of every text: (document index, start, end, hash) arrays."""
+    split = paragraph_ranges if rule.unit == "paragraph" else sentence_ranges
+    width = 1 if rule.unit == "paragraph" else rule.sentences
+    starts, ends, hashes, lengths, counts = [], [], [], [], []
+    for text in texts:
+        ranges = split(text) if text else []
+        counts.append(len(ranges))
+        for start, end in ranges:
+            normalised = normalise(text[start:end])
+            starts.append(start)
+            ends.append(end)
+            lengths.append(len(normalised))
+            hashes.append(xxhash.xxh3_64_intdigest(normalised.encode("utf-8")))
+    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    first = np.arange(len(owner))  # a span starts at every unit ...
+    last = first + width - 1
+    inside = last < bounds[owner + 1]  # ... whose document has width - 1 more after it
+    joined = np.r_[0, np.cumsum(np.array(lengths, np.int64) + 1)]
+    span_length = joined[np.minimum(last + 1, len(owner))] - joined[first] - 1
+    counted = np.flatnonzero(inside & (span_length >= rule.min_span_chars))
+    mixed = fmix64(window_mix(np.array(hashes, np.uint64), width))
+    return (owner[counted], np.array(starts, np.int64)[counted],
+            np.array(ends, np.int64)[last[counted]] if len(counted) else np.zeros(0, np.int64),
+            mixed[counted])
+
+
 def document_spans(text: str, rule: SpanRule) -> Spans:
-    """The spans of `text` that count (long enough), in order."""
-    spans = Spans([], [], [])
-    if rule.unit == "paragraph":
-        for start, end in paragraph_ranges(text):
-            _add(spans, start, end, normalise(text[start:end]), rule.min_span_chars)
-        return spans
-    ranges = sentence_ranges(text)
-    n = rule.sentences
-    texts = [normalise(text[start:end]) for start, end in ranges]
-    for i in range(len(ranges) - n + 1):
-        _add(spans, ranges[i][0], ranges[i + n - 1][1], " ".join(texts[i:i + n]),
-             rule.min_span_chars)
-    return spans
+    """The counted spans of one text, in order."""
+    _, starts, ends, hashes = batch_spans([text], rule)
+    return Spans(starts.tolist(), ends.tolist(), hashes.tolist())
 
 
-def _add(spans: Spans, start: int, end: int, normalised: str, min_chars: int) -> None:
-    if len(normalised) >= min_chars:
-        spans.starts.append(start)
-        spans.ends.append(end)
-        spans.hashes.append(span_hash(normalised))
-
-
-def batch_hashes(texts: Iterable[str | None], rule: SpanRule
+def batch_hashes(texts: Sequence[str | None], rule: SpanRule
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Row (position in `texts`) and hash of every distinct span of each document: a span
-    repeated inside one document counts once for it."""
-    rows: list[int] = []
-    hashes: list[int] = []
-    for row, text in enumerate(texts):
-        if text:
-            distinct = set(document_spans(text, rule).hashes)
-            rows.extend([row] * len(distinct))
-            hashes.extend(distinct)
-    return np.array(rows, np.int64), np.array(hashes, np.uint64)
+    repeated inside one document counts once for it. Sorted by (row, hash)."""
+    rows, _, _, hashes = batch_spans(texts, rule)
+    order = np.lexsort((hashes, rows))
+    rows, hashes = rows[order], hashes[order]
+    new = np.r_[True, (rows[1:] != rows[:-1]) | (hashes[1:] != hashes[:-1])] \
+        if len(rows) else np.zeros(0, bool)
+    return rows[new].astype(np.int64), hashes[new]
+
+
+def cut_batch(texts: Sequence[str], rule: SpanRule, duplicates: Sequence[set[int]]
+              ) -> list[tuple[str, int]]:
+    """`cut` for each text, its spans found for the whole batch at once."""
+    owner, starts, ends, hashes = batch_spans(texts, rule)
+    bounds = np.searchsorted(owner, np.arange(len(texts) + 1))
+    starts, ends, hashes = starts.tolist(), ends.tolist(), hashes.tolist()
+    return [cut(text, Spans(starts[a:b], ends[a:b], hashes[a:b]), duplicate)
+            for text, duplicate, a, b in zip(texts, duplicates, bounds[:-1], bounds[1:])]
 
 
 def cut(text: str, spans: Spans, duplicate: set[int]) -> tuple[str, int]:
