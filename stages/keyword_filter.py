@@ -27,7 +27,8 @@ import re
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
 from pipeline.registry import register
 from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, reason, reasons_or_none, \
@@ -52,13 +53,15 @@ class KeywordListConfig(BaseModel):
     def _exists(cls, value):
         return existing_file(value, "keyword list")
 
-    def model_post_init(self, _context) -> None:
+    @model_validator(mode="after")
+    def _default_name(self):
         if self.name is None:
             self.name = re.sub(r"(\.(txt|lst|list|csv))?(\.gz)?$", "",
                                os.path.basename(self.path))
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.name):
             raise ValueError(f"list name {self.name!r}: use letters, digits, _ . - "
                              "(set `name`)")
+        return self
 
 
 class KeywordFilterConfig(StageConfig):

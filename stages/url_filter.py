@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 
+import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.registry import register
@@ -117,17 +118,14 @@ class UrlFilter(Stage):
     def process(self, table) -> StageOutput:
         if getattr(self, "matcher", None) is None:  # used outside the runner
             self.setup()
-        reasons: list[str | None] = []
-        counters = {"no_url": 0, "allowlisted": 0, "unparsed_url": 0}
-        for url in table["url"].to_pylist():
-            if not url or url.isspace():
-                counters["no_url"] += 1
-                reasons.append(None)
-                continue
-            verdict = self.matcher.check(url)
+        urls = table["url"].cast(pa.string()).to_pylist()
+        present = [i for i, url in enumerate(urls) if url and not url.isspace()]
+        reasons: list[str | None] = [None] * len(urls)
+        counters = {"no_url": len(urls) - len(present), "allowlisted": 0, "unparsed_url": 0}
+        for row, verdict in zip(present, self.matcher.check([urls[i] for i in present])):
             counters["allowlisted"] += verdict.allowlisted
             counters["unparsed_url"] += verdict.unparsed
-            reasons.append(verdict.reason)
+            reasons[row] = verdict.reason
         return StageOutput(table, reasons_or_none(reasons), counters=counters)
 
     def __getstate__(self):  # workers build their own matcher from the shared lists

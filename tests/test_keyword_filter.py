@@ -141,6 +141,9 @@ def test_list_names_must_differ(tmp_path):
     with pytest.raises(ValueError, match="list names must differ"):
         KeywordFilterConfig(lists=[a, b])
     KeywordFilterConfig(lists=[a, {"path": b, "name": "topic2"}])
+    odd = write_list(tmp_path / "z" / "my list!.txt", "c")
+    with pytest.raises(ValueError, match="list name 'my list!'"):
+        KeywordFilterConfig(lists=[odd])
 
 
 # -- through the runner -----------------------------------------------------------------------

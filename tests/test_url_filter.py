@@ -206,6 +206,19 @@ def test_an_unparsable_url_still_meets_the_word_rules():
     assert reasons == ["url_word:word=porn"] and counters["unparsed_url"] == 1
 
 
+def test_verdicts_hold_when_the_host_cache_starts_again(tmp_path, monkeypatch):
+    from stages._url_filter import matcher
+    monkeypatch.setattr(matcher, "HOST_CACHE", 3)
+    stage = UrlFilter(UrlFilterConfig(blocklist=[write_list(tmp_path / "b.txt", "bad.example")]))
+    urls = [f"https://h{i}.bad.example/" if i % 2 else f"https://h{i}.good.example/"
+            for i in range(8)]
+    for batch in (urls[:2], urls[:5], urls, urls[3:]):  # seen and unseen hosts mixed
+        out = stage.process(pa.table({"url": batch}))
+        assert out.reasons.to_pylist() == [
+            "url_blocklist:domain=bad.example" if ".bad." in u else None for u in batch]
+    assert len(stage.matcher.hosts) <= 8
+
+
 # -- configuration ------------------------------------------------------------------------------
 def test_spec_errors_name_the_missing_list_and_its_line(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"text": "x", "url": "http://a.example/"}])

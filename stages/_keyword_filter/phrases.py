@@ -21,7 +21,12 @@ _UNSPACED = re.compile("[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3
 
 def spaced_words(text: str) -> str:
     """The text's case-folded letter words, joined by single spaces."""
-    return LETTER_SEPARATOR.sub(" ", text.casefold()).strip(" ")
+    return spaced_folded(text.casefold())
+
+
+def spaced_folded(folded: str) -> str:
+    """`spaced_words` of a text that is already case-folded."""
+    return LETTER_SEPARATOR.sub(" ", folded).strip(" ")
 
 
 def unspaced_script(phrase: str) -> bool:

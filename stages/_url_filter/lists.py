@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from stages._shared.hashed_set import HashedSet
+from stages._shared.hashed_set import HashedSet, HashedSetBuilder
 from stages._shared.list_files import list_entries
 from stages._url_filter.urls import is_ip, normalise_host, parse_url
 
@@ -37,22 +37,20 @@ class EntrySet:
 
 
 def read_entry_set(paths: list[str], categories: list[str] | None) -> EntrySet:
-    domains: list[str] = []
-    urls: list[str] = []
-    url_hosts: set[str] = set()
+    domains, urls, url_hosts = HashedSetBuilder(), HashedSetBuilder(), HashedSetBuilder()
     for path in list_files(paths, categories):
         for line in list_entries(path):
             entry = entry_text(line)
             if "/" in entry:
                 parsed = parse_url(entry)
                 if parsed is not None:
-                    urls.append(parsed.key)
+                    urls.add(parsed.key)
                     url_hosts.add(parsed.host)
             else:
                 host = normalise_host(entry.lstrip("*").lstrip("."))
                 if host is not None:
-                    domains.append(host)
-    return EntrySet(HashedSet(domains), HashedSet(urls), HashedSet(url_hosts))
+                    domains.add(host)
+    return EntrySet(domains.build(), urls.build(), url_hosts.build())
 
 
 def entry_text(line: str) -> str:

@@ -1,4 +1,4 @@
-"""`url_filter`'s decision for one URL: allowlists first, then listed domains (a registered
+"""`url_filter`'s decision on each URL: allowlists first, then listed domains (a registered
 domain covers all its sub-domains), listed URLs, and words inside the URL.
 
 Domains are matched level by level from the registered domain (`example.co.uk`, found with
@@ -8,7 +8,7 @@ downloaded) down to the full host, so `a.b.example.co.uk` is caught by `example.
 a public suffix (`co.uk`) by nothing. Private suffixes count as domains: `blogspot.com` on a
 list blocks every blog under it, `someone.blogspot.com` only that one. An IP address
 matches only itself. What is decided about a host is kept (bounded), since pages of one
-host come together in a crawl.
+host come together in a crawl; the new hosts of a batch are looked up together.
 
 URL words are runs of letters and digits of the percent-decoded, case-folded URL, as in
 DataTrove's URLFilter: a banned word rejects, `soft_word_threshold` distinct soft words
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import ahocorasick
+import numpy as np
 from publicsuffixlist import PublicSuffixList
 
 from pipeline.stage import reason
@@ -30,8 +31,8 @@ from stages._url_filter.lists import EntrySet
 from stages._url_filter.urls import MAX_HOST, ParsedUrl, parse_url
 
 MAX_SHOWN = 200  # a listed URL longer than this is cut in the reason
-HOST_CACHE = 100_000
-_URL_WORD = re.compile(r"[^\W_]+")
+HOST_CACHE = 100_000  # hosts whose facts are kept; then the cache starts again
+_URL_WORD = re.compile(r"[^\W_]+")  # letters and digits
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
 
@@ -82,21 +83,28 @@ class UrlMatcher:
                 self.subwords.add_word(word, word)
             self.subwords.make_automaton()
 
-    def check(self, url: str) -> Verdict:
-        parsed = parse_url(url)
-        if parsed is not None:
-            verdict = self._by_lists(parsed)
-            if verdict is not None:
-                return verdict
-        why = self._by_words(url)
-        if parsed is None:
-            return Verdict(why, unparsed=True)
-        return KEEP if why is None else Verdict(why)
+    def check(self, urls: list[str]) -> list[Verdict]:
+        """One verdict per URL. The hosts of a batch are looked up together: one vectorised
+        hash and search over all their domain levels."""
+        parsed = [parse_url(url) for url in urls]
+        hosts = {p.host for p in parsed if p is not None}
+        new = hosts - self.hosts.keys()
+        if len(self.hosts) + len(new) > HOST_CACHE:
+            self.hosts.clear()
+            new = hosts
+        self.learn_hosts(new)
+        verdicts = []
+        for url, where in zip(urls, parsed):
+            verdict = self._by_lists(where) if where is not None else None
+            if verdict is None:
+                why = self._by_words(url)
+                verdict = Verdict(why, unparsed=where is None) \
+                    if why is not None or where is None else KEEP
+            verdicts.append(verdict)
+        return verdicts
 
     def _by_lists(self, url: ParsedUrl) -> Verdict | None:
-        facts = self.hosts.get(url.host)
-        if facts is None:
-            facts = self._host_facts(url.host)
+        facts = self.hosts[url.host]
         if facts.allowed or (facts.allowed_urls and url.key in self.lists.allow.urls):
             return ALLOWED
         if facts.blocked_domain is not None:
@@ -106,17 +114,23 @@ class UrlMatcher:
             return Verdict(reason("url_blocklist", "url", shown))
         return None
 
-    def _host_facts(self, host: str) -> HostFacts:
-        levels = self.levels(host)
+    def learn_hosts(self, hosts: set[str]) -> None:
+        if not hosts:
+            return
+        hosts = sorted(hosts)
+        levels = [self.levels(host) for host in hosts]
+        flat = [level for of_host in levels for level in of_host]
         block, allow = self.lists.block, self.lists.allow
-        facts = HostFacts(
-            allowed=any(level in allow.domains for level in levels),
-            blocked_domain=next((level for level in levels if level in block.domains), None),
-            allowed_urls=host in allow.url_hosts, blocked_urls=host in block.url_hosts)
-        if len(self.hosts) >= HOST_CACHE:
-            self.hosts.clear()
-        self.hosts[host] = facts
-        return facts
+        owner = np.repeat(np.arange(len(hosts)), [len(of_host) for of_host in levels])
+        allowed = set(owner[allow.domains.contains(flat)].tolist())
+        blocked: dict[int, str] = {}
+        for at in np.flatnonzero(block.domains.contains(flat)).tolist():
+            blocked.setdefault(int(owner[at]), flat[at])  # levels go broadest first
+        allowed_urls = allow.url_hosts.contains(hosts).tolist()
+        blocked_urls = block.url_hosts.contains(hosts).tolist()
+        for number, host in enumerate(hosts):
+            self.hosts[host] = HostFacts(number in allowed, blocked.get(number),
+                                         allowed_urls[number], blocked_urls[number])
 
     def levels(self, host: str) -> list[str]:
         """The host's domains, broadest first: its registered domain ... the host itself."""
@@ -136,15 +150,16 @@ class UrlMatcher:
         lists = self.lists
         if not (lists.banned_words or lists.soft_words or self.subwords):
             return None
-        lowered = unquote(url).casefold()
-        words = set(_URL_WORD.findall(lowered))
-        banned = words & lists.banned_words
-        if banned:
-            return reason("url_word", "word", min(banned))
-        soft = len(words & lists.soft_words)
-        if lists.soft_words and soft >= self.soft_word_threshold:
-            return reason("url_soft_words", "count", soft)
+        in_order = _URL_WORD.findall(unquote(url).casefold())
+        words = set(in_order)
+        if not words.isdisjoint(lists.banned_words):
+            return reason("url_word", "word", min(words & lists.banned_words))
+        if lists.soft_words:
+            soft = len(words & lists.soft_words)
+            if soft >= self.soft_word_threshold:
+                return reason("url_soft_words", "count", soft)
         if self.subwords is not None:
-            for _, word in self.subwords.iter(_NOT_ALNUM.sub("", lowered)):
+            # the URL with everything but letters and digits removed
+            for _, word in self.subwords.iter("".join(in_order)):
                 return reason("url_subword", "word", word)
         return None
