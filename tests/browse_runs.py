@@ -1,6 +1,6 @@
 """Real job outputs for the browse commands' tests (inspect, whatif, diff): the common_crawl
-recipe, variants of a run with changed options (from the spec.yaml it wrote, so the input and
-every other option stay the same), and the CLI called as a user would."""
+recipe, variants of a spec with changed options (the same input and every other option), and
+the CLI called as a user would."""
 
 from __future__ import annotations
 
@@ -24,16 +24,17 @@ def run_spec(spec: Path, out: Path) -> Path:
     return out
 
 
-def run_variant(base: Path, out: Path, changes: dict[str, dict]) -> Path:
-    """Run `base`'s spec again into `out`, with `changes` ({stage: {option: value}}, nested
-    dicts merged) applied to its steps."""
-    spec = yaml.safe_load((base / "spec.yaml").read_text())
-    for entry in spec["stages"]:
+def run_variant(spec: Path, out: Path, changes: dict[str, dict]) -> Path:
+    """Run `spec` again into `out`, with `changes` ({stage: {option: value}}, nested dicts
+    merged) applied to its steps. The variant is written beside `spec`, so that relative
+    paths still resolve."""
+    body = yaml.safe_load(spec.read_text())
+    for entry in body["stages"]:
         (name, options), = entry.items()
         if name in changes:
             entry[name] = _merged(options or {}, changes[name])
-    path = out.parent / f"{out.name}.yaml"
-    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    path = spec.parent / f"variant-{out.parent.name}-{out.name}.yaml"
+    path.write_text(yaml.safe_dump(body), encoding="utf-8")
     return run_spec(path, out)
 
 

@@ -36,11 +36,31 @@ class Verdict:
 def build_config(stage: str, options: dict):
     stage_class = get_stage_class(stage)
     try:
-        return stage_class.config_model.model_validate(options)
+        return stage_class.config_model.model_validate(_given(stage_class.config_model,
+                                                              options))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or stage}: {e['msg']}"
                              for e in exc.errors())
         raise BrowseError(f"{stage}: {problems}") from None
+
+
+def _given(model, options: dict) -> dict:
+    """`options` without those at their default. The spec as run writes every default out,
+    and a config may refuse an option that does not apply to it even at its default
+    (classify's transformers-only options under engine fasttext)."""
+    fields = model.model_fields
+    out = {}
+    for name, value in options.items():
+        info = fields.get(name)
+        if info is None or info.is_required():
+            out[name] = value
+            continue
+        default = info.get_default(call_default_factory=True)
+        if hasattr(default, "model_dump"):
+            default = default.model_dump(mode="json")
+        if value != default and not (isinstance(default, tuple) and value == list(default)):
+            out[name] = value
+    return out
 
 
 def _need(columns: dict[str, str], wanted: list[str], why: str) -> None:
