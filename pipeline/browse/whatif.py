@@ -131,6 +131,14 @@ class Replay:
         return table
 
     def _steps_before(self) -> np.ndarray:
+        """Where each document ended in the run. Rejected rows name their stage, not their
+        step: a stage at several steps is only told apart where no change lies between."""
+        for name in set(self.names):
+            at = [i for i, n in enumerate(self.names) if n == name]
+            if any(at[0] < c.step < at[-1] for c in self.changes):
+                raise CannotEvaluate(f"{name} runs at steps {', '.join(str(i) for i in at)} "
+                                     "around a changed step, and rejected rows do not say "
+                                     "which of them rejected them")
         steps = {name: i for i, name in reversed(list(enumerate(self.names)))}
         was = []
         for side, stage in zip(self.rows["_side"].to_pylist(), self.rows["stage"].to_pylist()):
