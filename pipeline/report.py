@@ -12,11 +12,15 @@ import json
 import posixpath
 
 import duckdb
+import yaml
 
 from pipeline.io.layout import JobLayout
 
 TOP_REASONS = 25
 HISTOGRAM_BINS = 20
+SAMPLES_PER_REASON = 3
+SNIPPET_CHARS = 300
+NUMERIC = ("DOUBLE", "FLOAT", "BIGINT", "INTEGER")
 
 
 def build_summary(output: str) -> dict:
@@ -52,6 +56,8 @@ def build_summary(output: str) -> dict:
     }
     if data:
         summary["columns"] = _column_summaries(con, data)
+    summary["reason_samples"] = _reason_samples(con, rejected, summary["reasons"])
+    summary["distributions"] = _distributions(con, data, rejected, _thresholds(layout))
     return summary
 
 
@@ -82,6 +88,88 @@ def _reasons(con, files: list[str]) -> list[dict]:
         FROM read_parquet({files!r}, union_by_name = true)
         GROUP BY ALL ORDER BY docs DESC, stage, reason LIMIT {TOP_REASONS}""").fetchall()
     return [{"stage": s, "reason": r, "docs": n} for s, r, n in rows]
+
+
+def _reason_samples(con, files: list[str], reasons: list[dict]) -> list[dict]:
+    """A few rejected documents (the first in file order) per reason the report lists, with
+    the full reason: the measure that failed and its value."""
+    if not files or not reasons:
+        return []
+    source = f"read_parquet({files!r}, union_by_name = true, filename = true, " \
+             "file_row_number = true)"
+    have = _schema(con, source)
+    url = "url" if "url" in have else "NULL"
+    text = f"left(text, {SNIPPET_CHARS})" if "text" in have else "NULL"
+    rows = con.execute(f"""
+        SELECT stage, regexp_replace(reason, '=.*$', '') AS grouped, reason, id, {url}, {text}
+        FROM {source}
+        QUALIFY row_number() OVER (PARTITION BY stage, grouped
+                                   ORDER BY filename, file_row_number) <= {SAMPLES_PER_REASON}
+        ORDER BY filename, file_row_number""").fetchall()
+    found: dict[tuple, list] = {}
+    for stage, grouped, reason, doc_id, url_value, snippet in rows:
+        found.setdefault((stage, grouped), []).append(
+            {"id": doc_id, "url": url_value, "reason": reason,
+             "snippet": " ".join((snippet or "").split())})
+    return [r | {"samples": found.get((r["stage"], r["reason"]), [])} for r in reasons]
+
+
+def _thresholds(layout: JobLayout) -> dict[str, list[dict]]:
+    """Column -> the thresholds the spec's steps apply to it (pipeline/browse/thresholds.py)."""
+    from pipeline.browse.thresholds import FAMILIES
+
+    if not layout.exists(layout.spec()):
+        return {}
+    with layout.fs.open(layout.spec(), "r") as f:
+        steps = yaml.safe_load(f).get("stages") or []
+    marks: dict[str, list[dict]] = {}
+    for step, entry in enumerate(steps):
+        (name, options), = entry.items()
+        family = FAMILIES.get(name)
+        try:
+            found = family.marks(options or {}) if family else []
+        except ValueError:  # options this version cannot read: no marks, still a report
+            found = []
+        for column, option, value in found:
+            marks.setdefault(column, []).append({"step": step, "stage": name,
+                                                 "option": option, "value": value})
+    return marks
+
+
+def _distributions(con, kept: list[str], rejected: list[str],
+                   thresholds: dict[str, list[dict]]) -> dict:
+    """Per numeric column: one set of equal bins over kept and rejected documents (those
+    whose row has a value), the count of each per bin, and the thresholds on the column."""
+    sides = [(f"read_parquet({files!r}, union_by_name = true)", flag)
+             for files, flag in ((kept, "true"), (rejected, "false")) if files]
+    schemas = [(source, flag, _schema(con, source)) for source, flag in sides]
+    numeric = dict.fromkeys(name for _, _, schema in schemas for name, kind in schema.items()
+                            if kind in NUMERIC and name != "id")
+    out = {}
+    for column in numeric:
+        values = " UNION ALL ".join(f'SELECT "{column}" AS v, {flag} AS kept FROM {source}'
+                                    for source, flag, schema in schemas if column in schema)
+        lo, hi = con.execute(f"SELECT min(v), max(v) FROM ({values})").fetchone()
+        if lo is None:
+            continue
+        width = (hi - lo) / HISTOGRAM_BINS or 1
+        rows = con.execute(f"""
+            SELECT least(floor((v - {lo}) / {width}), {HISTOGRAM_BINS - 1}) AS b,
+                   count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept)
+            FROM ({values}) WHERE v IS NOT NULL GROUP BY 1 ORDER BY 1""").fetchall()
+        counted = {int(b): (k, r) for b, k, r in rows}
+        out[column] = {"lo": lo, "hi": lo + HISTOGRAM_BINS * width,
+                       "bins": [{"lo": lo + b * width, "hi": lo + (b + 1) * width,
+                                 "kept": counted.get(b, (0, 0))[0],
+                                 "rejected": counted.get(b, (0, 0))[1]}
+                                for b in range(HISTOGRAM_BINS)],
+                       "thresholds": thresholds.get(column, [])}
+    return out
+
+
+def _schema(con, source: str) -> dict[str, str]:
+    return {name: kind for name, kind, *_ in
+            con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
 
 
 def _column_summaries(con, files: list[str]) -> dict:
@@ -137,6 +225,9 @@ def render_html(summary: dict) -> str:
         parts += ["<h2>Why documents were rejected</h2>",
                   _bars([(f"{r['stage']}: {r['reason']}", r["docs"]) for r in summary["reasons"]],
                         "#d9534f")]
+    if any(r.get("samples") for r in summary.get("reason_samples", [])):
+        parts += ["<h2>Examples per rejection reason</h2>",
+                  _samples_html(summary["reason_samples"])]
     for name, col in summary["columns"].items():
         if col["kind"] == "counts":
             parts += [f"<h2>{html.escape(name)}</h2>",
@@ -145,6 +236,12 @@ def render_html(summary: dict) -> str:
             parts += [f"<h2>{html.escape(name)} (kept documents)</h2>",
                       _bars([(f"{b['lo']:.3g} - {b['hi']:.3g}", b["docs"]) for b in col["bins"]],
                             "#5b8def")]
+    if summary.get("distributions"):
+        parts.append("<h2>Kept and rejected documents by column</h2><p class=muted>kept "
+                     "(green) / rejected (red) documents whose row has the column; dashed: "
+                     "the spec's thresholds on it</p>")
+        for name, dist in summary["distributions"].items():
+            parts += [f"<h3>{html.escape(name)}</h3>", _distribution_svg(dist)]
     for step in summary["funnel"]:
         if step.get("counters"):
             parts += [f"<h2>{html.escape(step['stage'])} (step {step['step'] + 1}): counts</h2>",
@@ -184,6 +281,46 @@ def _funnel_svg(funnel: list[dict]) -> str:
             + "".join(rows) + "</svg>")
 
 
+def _samples_html(reasons: list[dict]) -> str:
+    parts = []
+    for r in reasons:
+        if not r["samples"]:
+            continue
+        items = []
+        for doc in r["samples"]:
+            url = html.escape(doc["url"] or "")
+            link = f"<a href=\"{url}\">{url}</a>" if url.startswith(("http://", "https://")) \
+                else url
+            items.append(f"<li><code>{html.escape(doc['reason'] or '')}</code> {link}<br>"
+                         f"<span class=muted>{html.escape(doc['snippet'])}</span></li>")
+        parts.append(f"<h3>{html.escape(r['stage'])}: {html.escape(r['reason'])} "
+                     f"({r['docs']:,})</h3><ul>{''.join(items)}</ul>")
+    return "".join(parts)
+
+
+def _distribution_svg(dist: dict) -> str:
+    """Every bin a row, kept (green) then rejected (red); thresholds as dashed lines where
+    their value falls."""
+    most = max((b["kept"] + b["rejected"] for b in dist["bins"]), default=1) or 1
+    row, top, rows = 20, 10, []
+    for i, b in enumerate(dist["bins"]):
+        kept_w, rej_w, y = 400 * b["kept"] / most, 400 * b["rejected"] / most, top + i * row
+        rows.append(f"<text x=0 y={y + 14}>{b['lo']:.3g} - {b['hi']:.3g}</text>"
+                    f"<rect x=160 y={y + 3} width={kept_w:.1f} height=15 fill='#4caf50'/>"
+                    f"<rect x={160 + kept_w:.1f} y={y + 3} width={rej_w:.1f} height=15 "
+                    f"fill='#d9534f'/><text x={168 + kept_w + rej_w:.1f} y={y + 14}>"
+                    f"{b['kept']:,} / {b['rejected']:,}</text>")
+    for mark in dist["thresholds"]:
+        share = (mark["value"] - dist["lo"]) / ((dist["hi"] - dist["lo"]) or 1)
+        y = top + min(max(share, 0), 1) * len(dist["bins"]) * row + 1
+        outside = "" if 0 <= share <= 1 else " (outside the values)"
+        label = html.escape(f"{mark['stage']}.{mark['option']} = {mark['value']}{outside}")
+        rows.append(f"<line x1=150 x2=640 y1={y:.1f} y2={y:.1f} stroke='#333' "
+                    f"stroke-dasharray='4 3'/><text x=650 y={y + 4:.1f}>{label}</text>")
+    return (f"<svg width=960 height={top + len(dist['bins']) * row + 10} role=img "
+            f"aria-label='kept and rejected'>" + "".join(rows) + "</svg>")
+
+
 def _bars(items: list[tuple[str, int]], color: str) -> str:
     top = max((n for _, n in items), default=1) or 1
     row = 24
@@ -195,7 +332,7 @@ def _bars(items: list[tuple[str, int]], color: str) -> str:
 
 
 _CSS = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
-h2{margin-top:2em;font-size:1.1em}.muted{color:#777}.cards{display:flex;gap:1em}
+h2{margin-top:2em;font-size:1.1em}h3{font-size:1em}.muted{color:#777}.cards{display:flex;gap:1em}
 .card{border:1px solid #ddd;border-radius:6px;padding:.8em 1.2em;display:flex;
 flex-direction:column}.card b{font-size:1.6em}.card span{color:#666}
 svg text{font-size:12px;fill:#333}"""

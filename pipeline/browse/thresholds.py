@@ -1,9 +1,9 @@
 """How each stage's thresholds map to the columns its run wrote: the table `pipeline whatif`
-works from. One small class per stage family says which options it can evaluate, which
-columns that needs, and decides a document the way the stage would, from those columns
-(reusing the stage's own rule where it has one). A stage missing here cannot be asked about;
-adding it is one class in FAMILIES. `tests/test_whatif.py` checks each one against a real
-re-run with the changed options.
+works from, and from which the report marks thresholds on its histograms. One small class per
+stage family says which options it can evaluate, which columns that needs, and decides a
+document the way the stage would, from those columns (reusing the stage's own rule where it
+has one). A stage missing here cannot be asked about; adding it is one class in FAMILIES.
+`tests/test_whatif.py` checks each one against a real re-run with the changed options.
 """
 
 from __future__ import annotations
@@ -82,6 +82,11 @@ class Family:
                 columns: dict[str, str]) -> Verdict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def marks(self, options: dict) -> list[tuple[str, str, float]]:
+        """(column, option, value) of each threshold the stage applies to a column it
+        writes, for the report's histograms."""
+        return []
+
     def _only(self, changed: list[tuple[str, ...]], allowed: set[str], why: str) -> None:
         for path in changed:
             if ".".join(path) not in allowed:
@@ -109,6 +114,12 @@ class Quality(Family):
             raise BrowseError(f"quality.{option} is an option of {', '.join(owners)}; "
                               f"write quality.{owners[0]}.{option}")
         return (owners[0], option) if owners else (option,)
+
+    def marks(self, options):
+        stage = get_stage_class(self.stage)(build_config(self.stage, options))
+        return [(self.prefix + check.measure, f"{rule.name}.{check.field}", limit)
+                for rule in stage.rules for check in rule.checks if check.kind != "flag"
+                and (limit := getattr(rule.config, check.field)) is not None]
 
     def verdict(self, options, changed, columns):
         wants_annotate = ("mode",) in changed and options.get("mode") == "annotate"
@@ -145,6 +156,9 @@ class LangId(Family):
 
     stage = "langid"
 
+    def marks(self, options):
+        return [("lang_score", "min_score", build_config(self.stage, options).min_score)]
+
     def verdict(self, options, changed, columns):
         self._only(changed, {"keep", "min_score"}, "a different model gives other scores")
         _need(columns, ["lang", "lang_score"], "langid's options")
@@ -163,6 +177,12 @@ class Classify(Family):
     Labels (`keep_labels`, multi-label heads) are not evaluated."""
 
     stage = "classify"
+
+    def marks(self, options):
+        config = build_config(self.stage, options)
+        if config.threshold is None or config.keep_labels:
+            return []
+        return [(config.column, "threshold", config.threshold)]
 
     def verdict(self, options, changed, columns):
         self._only(changed, {"threshold", "mode"}, "only the threshold is a cut on the score")
@@ -195,6 +215,12 @@ class LengthFilter(Family):
     written, so a spec with character bounds cannot be evaluated."""
 
     stage = "length_filter"
+
+    def marks(self, options):
+        config = build_config(self.stage, options)
+        return [("n_words", name, value) for name, value in
+                (("min_words", config.min_words), ("max_words", config.max_words))
+                if value is not None]
 
     def verdict(self, options, changed, columns):
         self._only(changed, {"min_words", "max_words"}, "characters are not written")
