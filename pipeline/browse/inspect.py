@@ -69,6 +69,8 @@ def matches(output: JobOutput, query: Query) -> tuple[str, list]:
 
 def find(output: JobOutput, query: Query) -> tuple[list[Position], int]:
     """The chosen documents' positions and how many documents match in all."""
+    if not any(output.files(side) for side in query.sides()):
+        return [], 0
     sql, params = matches(output, query)
     if query.random:
         every = output.con.execute(sql, params).fetchall()

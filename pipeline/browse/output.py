@@ -40,14 +40,19 @@ class JobOutput:
         paths = sorted(self.layout.fs.glob(self.layout.path("manifests", "part-*.json")))
         # Only committed shards count: a shard's manifest is written last.
         self.manifests = [self.layout.read_json(p) for p in paths]
+        if not self.manifests:
+            raise BrowseError(f"no committed shard in {root} yet")
+        self._files: dict[str, list[str]] = {}
         self.con = duckdb.connect()
         if self.layout.url("x") != "x":
             self.con.register_filesystem(self.layout.fs)
 
     def files(self, side: str) -> list[str]:
-        path = self.layout.data if side == KEPT else self.layout.rejected
-        found = [path(m["shard"]) for m in self.manifests]
-        return [self.layout.url(p) for p in found if self.layout.exists(p)]
+        if side not in self._files:
+            path = self.layout.data if side == KEPT else self.layout.rejected
+            found = [path(m["shard"]) for m in self.manifests]
+            self._files[side] = [self.layout.url(p) for p in found if self.layout.exists(p)]
+        return self._files[side]
 
     @cached_property
     def columns(self) -> dict[str, dict[str, str]]:

@@ -26,6 +26,7 @@ import yaml
 from pipeline.browse.output import KEPT, BrowseError, JobOutput, Position
 from pipeline.browse.show import CORE, snippet, spans_of, placeholders_of
 from pipeline.browse.thresholds import FAMILIES, CannotEvaluate, Verdict
+from pipeline.browse.where import quote_column
 from pipeline.registry import get_stage_class
 from stages._shared.words import count_words
 
@@ -115,7 +116,7 @@ class Replay:
         wanted = ["id", "stage", "reason", "duplicate_of", "text"] + \
             [c for change in self.changes for c in change.verdict.columns]
         present = [c for c in dict.fromkeys(wanted) if c in self.output.all_columns]
-        sql = f"SELECT _side, _file, _row, {', '.join(map(_quote, present))} " \
+        sql = f"SELECT _side, _file, _row, {', '.join(map(quote_column, present))} " \
               f"FROM {self.output.scan()} ORDER BY _side, _file, _row"
         batches = []
         for batch in self.output.con.sql(sql).to_arrow_reader():
@@ -251,10 +252,6 @@ def _counts(entered: np.ndarray, rejected: np.ndarray, kept: np.ndarray,
             "words_kept": int(words[kept].sum())}
 
 
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
 def whatif(output: JobOutput, settings: list[str], sample: int = 5, seed: int = 0) -> dict:
     changes = parse_settings(settings, output.steps, output.all_columns)
     replay = Replay(output, changes)
@@ -287,11 +284,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    result = whatif(JobOutput(args.output), args.settings, args.sample, args.seed)
+    output = JobOutput(args.output)
+    result = whatif(output, args.settings, args.sample, args.seed)
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False, default=str))
         return 0
-    print(_as_text(result, placeholders_of(JobOutput(args.output).steps)))
+    print(_as_text(result, placeholders_of(output.steps)))
     return 0
 
 

@@ -191,7 +191,7 @@ class _Parser:
             return self._comparison(left, op, right)
         if left.kind != "column":
             raise self.error("expected a comparison after a value")
-        column, kind = _quote(left.value), _kind(self.columns[left.value])
+        column, kind = quote_column(left.value), _kind(self.columns[left.value])
         if self.accept("keyword", "is"):
             negated = self.accept("keyword", "not")
             self.expect("keyword", "null", "`null` after `is`")
@@ -260,7 +260,7 @@ class _Parser:
         sides, params = [], []
         for token, other in ((left, right), (right, left)):
             if token.kind == "column":
-                sides.append(_quote(token.value))
+                sides.append(quote_column(token.value))
             else:
                 self._check_type(other.value, token.value, token)
                 sides.append("?")
@@ -284,5 +284,5 @@ class _Parser:
                               f"with {token.text} at position {token.at + 1}")
 
 
-def _quote(column: str) -> str:
+def quote_column(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
