@@ -33,7 +33,39 @@ def url_filter(options: dict):
     return block
 
 
-FILTERS = {"url_filter": url_filter}
+def c4_badwords(options: dict):
+    """C4BadWordsFilter reading the LDNOOBW files at `options["lists"]` (the copies our
+    package ships) where it would download the same lists from GitHub; a document's language
+    comes from its `language` metadata."""
+    from datatrove.pipeline.filters import c4_filters
+
+    def local_copy(url: str, **_) -> str:
+        return f"{options['lists']}/{url.rsplit('/', 1)[1]}"  # .../<lang>
+
+    c4_filters.cached_asset_path_or_download = local_copy
+    return c4_filters.C4BadWordsFilter(fail_on_missing_language=False)
+
+
+class _Formatting:
+    """A formatter in the filter loop: every document kept, its text rewritten."""
+
+    def __init__(self, formatter):
+        self.formatter = formatter
+
+    def filter(self, doc) -> bool:
+        doc.text = self.formatter.format(doc.text)
+        return True
+
+
+def pii_formatter(options: dict):
+    """PIIFormatter with its defaults: e-mails and public IPv4 addresses replaced."""
+    from datatrove.pipeline.formatters import PIIFormatter
+
+    return _Formatting(PIIFormatter(**options))
+
+
+FILTERS = {"url_filter": url_filter, "c4_badwords": c4_badwords,
+           "pii_formatter": pii_formatter}
 
 
 def rss_mb() -> float:

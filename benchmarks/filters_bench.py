@@ -31,12 +31,23 @@ from this repository.
   plain baselines: one Python regex alternation with word boundaries (timed on every 10th
   page, once: it takes minutes at 10,000 phrases), and a lookup of every word 1..n-gram of
   the text in a set (n = the longest phrase).
+- badwords: C4's rule (any hit rejects) with each page's language from our `langid`,
+  against DataTrove's C4BadWordsFilter given the same language and the same list files (the
+  LDNOOBW copies our package ships, put where it would download them). Pages the two judge
+  differently are printed with the reason.
+- pii: docs/s per core of `mode: redact` with every kind, and with e-mails and IPs only
+  (what DataTrove's PIIFormatter looks for), against PIIFormatter; then precision and recall
+  on the planted set of benchmarks/_pii_planted.py: the real pages with Faker's e-mails,
+  phones, IPs, cards, IBANs and SSNs from ten locales planted in them, and the same pages
+  clean, whose findings are checked against benchmarks/pii_clean_audit.tsv (real contact
+  data on a page is no false redaction; anything not audited counts as one).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import random
@@ -58,10 +69,16 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from _eval_pages import eval_dir  # noqa: E402
+from _pii_planted import LOCALES, covered, digest, phone_family, plant, read_audit  # noqa: E402
 from compare_datatrove import DATATROVE, datatrove_python  # noqa: E402
+from stages._badwords.lists import entries, list_name  # noqa: E402
 from stages._keyword_filter.phrases import spaced_words  # noqa: E402
+from stages._pii.detect import PiiFinder  # noqa: E402
 from stages._shared.list_files import list_entries  # noqa: E402
+from stages.badwords import Badwords, BadwordsConfig  # noqa: E402
 from stages.keyword_filter import KeywordFilter, KeywordFilterConfig  # noqa: E402
+from stages.langid import LangId, LangIdConfig  # noqa: E402
+from stages.pii import Pii, PiiConfig  # noqa: E402
 from stages.url_filter import UrlFilter, UrlFilterConfig  # noqa: E402
 
 DEFAULT_DT_VENV = Path(tempfile.gettempdir()) / "curation-bench-datatrove-0.10.1"
@@ -322,9 +339,178 @@ def ngram_hits(grams: set[str], longest: int, text: str) -> int:
                 if (g := " ".join(words[i:i + n])) in grams})
 
 
+# -- badwords ----------------------------------------------------------------------------------
+def bench_badwords(bench: Bench) -> dict:
+    """C4's rule (any hit rejects) on the real pages, each with the list of the language
+    `langid` gives it, beside DataTrove's C4BadWordsFilter reading the same list files (its
+    `language` metadata set from the same `lang`)."""
+    langs = page_languages(bench)
+    rows = [{"id": d.id, "url": d.url, "text": d.text, "language": lang or "unknown"}
+            for d, lang in zip(bench.docs, langs)]
+    docs_file = bench.work / "badwords_docs.jsonl"
+    docs_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    lists = Path(importlib.util.find_spec("stages._badwords").submodule_search_locations[0],
+                 "lists")
+    table = pa.table({"id": [d.id for d in bench.docs], "text": [d.text for d in bench.docs],
+                      "lang": langs})
+    stage = Badwords(BadwordsConfig())
+    stage.process(table)  # builds each language's matcher (DataTrove's regexes: pass 1)
+    ours_rate, theirs_rate, ratios, theirs = versus_datatrove(
+        bench, "c4_badwords", docs_file, {"lists": str(lists)}, lambda: stage.process(table),
+        len(rows))
+    out = stage.process(table)
+    ours = dict(zip(table["id"].to_pylist(), out.reasons.to_pylist()))
+    line("badwords", f"docs/s per core: ours {ours_rate:,.0f}, DataTrove C4BadWordsFilter "
+                     f"{theirs_rate:,.0f}; ratio by round "
+                     f"{', '.join(f'{r:.2f}x' for r in ratios)} ({len(rows):,} pages, "
+                     f"languages {language_mix(langs)})")
+    both = [i for i in ours if ours[i] and theirs["decisions"][i]]
+    only_ours = [i for i in ours if ours[i] and not theirs["decisions"][i]]
+    only_theirs = [i for i in ours if theirs["decisions"][i] and not ours[i]]
+    line("badwords", f"rejected: both {len(both)}, only ours {len(only_ours)}, only DataTrove "
+                     f"{len(only_theirs)} (of {len(rows):,})")
+    texts = {d.id: d.text for d in bench.docs}
+    lang_of = dict(zip(table["id"].to_pylist(), langs))
+    for name, group in (("only ours", only_ours), ("only DataTrove", only_theirs)):
+        for doc_id in group[:6]:
+            line("badwords", f"  {name}: {doc_id} ({lang_of[doc_id]}): "
+                             f"{c4_match(lists, lang_of[doc_id], texts[doc_id])}")
+    return {"docs": len(rows), "ours_docs_per_s": ours_rate, "datatrove_docs_per_s": theirs_rate,
+            "ratios": ratios, "both": len(both), "only_ours": len(only_ours),
+            "only_datatrove": len(only_theirs)}
+
+
+def versus_datatrove(bench: Bench, name: str, docs_file: Path, options: dict,
+                     ours: Callable[[], object], docs: int):
+    """`--rounds` rounds of DataTrove's `name` then `ours`, both timed on the same load:
+    (our docs/s, theirs, the ratio of each round, DataTrove's last result), the rates being
+    the medians over the rounds."""
+    rounds = []
+    for _ in range(bench.rounds):
+        theirs = run_datatrove(bench, name, docs_file, options)
+        rounds.append((docs / median_cpu(ours, bench.passes),
+                       docs / statistics.median(theirs["pass_s"])))
+    ours_rate, theirs_rate = (statistics.median(side) for side in zip(*rounds))
+    return ours_rate, theirs_rate, [o / t for o, t in rounds], theirs
+
+
+def page_languages(bench: Bench) -> list[str | None]:
+    """`lang` of each page as our `langid` stage gives it (every score kept)."""
+    stage = LangId(LangIdConfig(min_score=0.0))
+    stage.setup()
+    return stage.process(table_of(bench.docs)).table["lang"].to_pylist()
+
+
+def language_mix(langs: list[str | None]) -> str:
+    counts: dict[str, int] = {}
+    for lang in langs:
+        counts[lang or "none"] = counts.get(lang or "none", 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{lang} {n}" for lang, n in top[:6]) + (", ..." if len(top) > 6 else "")
+
+
+def c4_match(lists: Path, lang: str | None, text: str) -> str:
+    """What C4's regex, built as DataTrove builds it (list lines as they are, the text
+    lower-cased), matches first in `text`: why the two sides differ on a page."""
+    name = list_name(lang)
+    if name is None:
+        return "no list"
+    words = [re.escape(line.strip()) for line in
+             (lists / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    pattern = re.compile("|".join(words) if name in ("ja", "th", "zh")
+                         else r"(?:\W|^)({})(?:\W|$)".format("|".join(words)))
+    lowered = text.lower()
+    found = pattern.search(lowered)
+    if found is None:
+        ours = [e for e in entries(name) if re.search(rf"(?<!\w){re.escape(e)}(?!\w)", lowered)]
+        return f"C4's regex finds nothing; ours finds {ours[:3]} (list lines in capitals: " \
+               f"DataTrove lower-cases the text, not the list)"
+    return f"C4's regex matches {lowered[max(0, found.start() - 25):found.end() + 25]!r}"
+
+
+# -- pii ---------------------------------------------------------------------------------------
+def bench_pii(bench: Bench) -> dict:
+    """Speed on the real pages beside DataTrove's PIIFormatter (e-mails and IPv4 only), and
+    precision and recall on the planted set (_pii_planted.py)."""
+    langs = page_languages(bench)
+    clean = pa.table({"text": [d.text for d in bench.docs], "lang": langs})
+    figures = {}
+    for label, types in (("all kinds", None), ("e-mail + IP, as DataTrove", ["email", "ip"])):
+        stage = Pii(PiiConfig(mode="redact", **({"types": types} if types else {})))
+        stage.process(clean)  # phone-plan metadata loads on first use
+        rate, theirs_rate, ratios, _ = versus_datatrove(
+            bench, "pii_formatter", bench.docs_file, {}, lambda: stage.process(clean),
+            len(bench.docs))
+        line("pii", f"docs/s per core, {label}: ours {rate:,.0f}, DataTrove PIIFormatter "
+                    f"(e-mails, IPv4) {theirs_rate:,.0f}; ratio by round "
+                    f"{', '.join(f'{r:.2f}x' for r in ratios)} ({len(bench.docs):,} real "
+                    f"pages, {sum(len(d.text) for d in bench.docs) / len(bench.docs):,.0f} "
+                    f"chars on average)")
+        key = "all" if types is None else "email_ip"
+        figures |= {f"ours_docs_per_s_{key}": rate, f"datatrove_docs_per_s_{key}": theirs_rate,
+                    f"ratios_{key}": ratios}
+
+    finder = PiiFinder()
+    audit = read_audit()
+    clean_found = finder.find_batch(clean["text"], langs)
+    verdicts = {"pii": 0, "not_pii": 0, "unaudited": 0}
+    for doc, findings in zip(bench.docs, clean_found):
+        for f in findings:
+            verdict, note = audit.get((doc.id, f.kind, digest(doc.text[f.start:f.end])),
+                                      ("unaudited", ""))
+            verdicts[verdict] += 1
+            if verdict != "pii":
+                line("pii", f"  clean page {doc.id}: {f.kind} {verdict}"
+                            f"{': ' + note if note else ''} "
+                            f"({doc.text[max(0, f.start - 30):f.end + 10]!r})")
+    false_rate = 100 * (verdicts["not_pii"] + verdicts["unaudited"]) / len(bench.docs)
+    line("pii", f"clean pages: {sum(map(len, clean_found))} findings on {len(bench.docs):,} "
+                f"pages: {verdicts['pii']} real personal data (audited), {verdicts['not_pii']} "
+                f"not, {verdicts['unaudited']} not audited -> {false_rate:.2f} false redactions "
+                f"per 100 pages (aim <= 1)")
+
+    pages = plant([(d.id, d.text) for d in bench.docs])
+    found = finder.find_batch(pa.array([p.text for p in pages]), [p.lang for p in pages])
+    recall: dict[str, list[int]] = {}
+    extra = {"planted": 0, "host": 0, "false": 0}
+    host_real = {(d.id, f.kind, digest(d.text[f.start:f.end]))
+                 for d, fs in zip(bench.docs, clean_found) for f in fs}
+    for page, findings in zip(pages, found):
+        for kind, start, end, template in page.planted:
+            hit = covered(kind, start, end, page.text, findings)
+            names = [kind] + ([f"phone ({phone_family(template)})"] if kind == "phone" else [])
+            for name in names:
+                recall.setdefault(name, [0, 0])
+                recall[name][0] += hit
+                recall[name][1] += 1
+        for f in findings:
+            if any(f.start < end and start < f.end for _, start, end, _ in page.planted):
+                extra["planted"] += 1
+            elif (page.id.split("#")[0], f.kind, digest(page.text[f.start:f.end])) in host_real:
+                extra["host"] += 1
+            else:
+                extra["false"] += 1
+                if extra["false"] <= 5:
+                    line("pii", f"  planted page {page.id} ({page.lang}): {f.kind} elsewhere "
+                                f"({page.text[max(0, f.start - 30):f.end + 10]!r})")
+    aims = {"email": 0.99, "ip": 0.99, "card": 0.99, "iban": 0.99, "phone": 0.95}
+    for name, (hits, total) in sorted(recall.items()):
+        aim = f" (aim >= {aims[name]})" if name in aims else ""
+        line("pii", f"recall {name}: {hits / total:.3f} of {total}{aim}")
+    line("pii", f"planted pages: {extra['planted']} findings on planted values, {extra['host']} "
+                f"on the host page's own real data, {extra['false']} elsewhere "
+                f"({len(pages):,} pages, {len(LOCALES)} locales)")
+    figures |= {"clean_false_per_100_pages": false_rate, "clean_verdicts": verdicts,
+                "recall": {name: hits / total for name, (hits, total) in recall.items()},
+                "planted_pages_false": extra["false"]}
+    return figures
+
+
 BENCHES: dict[str, Callable[[Bench], dict]] = {
     "url_filter": bench_url_filter,
     "keyword_filter": bench_keyword_filter,
+    "badwords": bench_badwords,
+    "pii": bench_pii,
 }
 
 

@@ -5,139 +5,98 @@ An entry is matched as a substring when it holds a character of a script written
 spaces (Chinese, Japanese, Thai, ... : `_NO_SPACE_SCRIPTS`), or when it has no letters at all
 (the emoji in the English list); every other entry is matched as whole words. The choice is
 made per entry, not per language, so the Latin entries of the Chinese and Japanese lists
-(`sm`, `3p`) match whole words there too instead of the inside of `smart` or `3pm`.
+(`3p`) match whole words there too instead of the inside of `3pm`.
 
-Whole words are the letter words of stages/_shared/words.py (`LETTER_WORD` in lower-cased
-text: letters, digits and combining marks), so `Scunthorpe` and `assassin` are one word each
-and hit nothing. A multi-word entry matches the same words in a row with only whitespace
-between them (`2 girls 1 cup` matches across a line break); punctuation inside an entry must
-be there in the text too (`g-spot` matches `g-spot`, not `g spot`), and an entry's leading
-or trailing punctuation must stand next to its words. Matches do not overlap; where two
-entries start at the same word, the longer wins.
+A whole-word match has no letter word character (stages/_shared/words.py's `LETTER_WORD`:
+letters, digits, combining marks, `_`) on either side, so `Scunthorpe` and `assassin` hit
+nothing. A multi-word entry matches its words with any whitespace between them (`2 girls 1
+cup` across a line break); any other character of an entry must be there as it is, as in
+C4's regex (`g-spot` matches `g-spot`, not `g spot`; `s&m` not `s & m`). Matches do not
+overlap: at each place the longest entry that starts there counts once.
 
-Substring entries are found by one regular expression built as a trie of the entries (one
-pass over the text, the longest entry at each position).
+Cost: one Aho-Corasick pass (`pyahocorasick`) over the lower-cased text finds every one-word
+entry and every substring entry, and, for each other entry, its longest part; only an entry
+whose part was seen is then searched for with its own regular expression. There is no pass
+per word of the text, which is what a text without any entry (most of them) would pay.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Iterable
+
+import ahocorasick
 
 from stages._shared.words import LETTER_WORD
 
 _NO_SPACE_SCRIPTS = re.compile(
     "[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF"
     "\uF900-\uFAFF\uFF66-\uFF9F]")
+# One character of a letter word (LETTER_WORD is one character class, repeated).
+_LETTER = re.compile(LETTER_WORD.pattern.removesuffix("+"))
 _WHITESPACE = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class _WordEntry:
-    words: tuple[str, ...]
-    lead: str  # punctuation before the first word (`-` of a hypothetical `-ass`)
-    trail: str  # punctuation after the last word (`13.`)
-    inner: str  # the entry from its first to its last word, without whitespace
-
-    @property
-    def plain(self) -> bool:
-        """One word and nothing else: matching its word is matching the entry."""
-        return len(self.words) == 1 and not self.lead and not self.trail
+SUBSTRING, WORD = -1, -2  # roles of an automaton key besides "part of entry i"
 
 
 class Matcher:
     """Counts the entries of one list in texts (see the module docstring)."""
 
     def __init__(self, entries: Iterable[str]):
-        self.by_first_word: dict[str, list[_WordEntry]] = {}
-        substrings = []
+        roles: dict[str, set[int]] = {}
+        self.patterns: list[re.Pattern] = []  # entries of several parts or with punctuation
         for entry in entries:
             entry = _WHITESPACE.sub(" ", entry.strip().lower())
-            words = LETTER_WORD.findall(entry)
             if not entry:
                 continue
-            if not words or _NO_SPACE_SCRIPTS.search(entry):
-                substrings.append(entry)
-                continue
-            spans = [m.span() for m in LETTER_WORD.finditer(entry)]
-            word_entry = _WordEntry(tuple(words), entry[:spans[0][0]], entry[spans[-1][1]:],
-                                    _WHITESPACE.sub("", entry[spans[0][0]:spans[-1][1]]))
-            self.by_first_word.setdefault(words[0], []).append(word_entry)
-        for candidates in self.by_first_word.values():
-            candidates.sort(key=lambda e: -len(e.words))  # the longest entry first
-        every = [e for candidates in self.by_first_word.values() for e in candidates]
-        self.plain_words = frozenset(e.words[0] for e in every if e.plain)
-        # The other entries, by the set of words a text needs to hold one of them.
-        self.other_word_sets = [frozenset(e.words) for e in every if not e.plain]
-        self.substring_regex = re.compile(trie_pattern(substrings)) if substrings else None
+            if _NO_SPACE_SCRIPTS.search(entry) or not _LETTER.search(entry):
+                roles.setdefault(entry, set()).add(SUBSTRING)
+            elif LETTER_WORD.fullmatch(entry):
+                roles.setdefault(entry, set()).add(WORD)
+            else:
+                parts = entry.split(" ")
+                self.patterns.append(re.compile(r"\s+".join(map(re.escape, parts))))
+                roles.setdefault(max(parts, key=len), set()).add(len(self.patterns) - 1)
+        self.automaton = ahocorasick.Automaton()
+        for key, key_roles in roles.items():
+            self.automaton.add_word(key, (len(key), tuple(key_roles)))
+        self.empty = not roles
+        if not self.empty:
+            self.automaton.make_automaton()
 
     def count(self, text: str) -> int:
         """Entries found in `text` (matches do not overlap)."""
+        if self.empty:
+            return 0
         lowered = text.lower()
-        hits = len(self.substring_regex.findall(lowered)) if self.substring_regex else 0
-        words = LETTER_WORD.findall(lowered)
-        present = set(words)
-        plain_found = self.plain_words & present
-        if not any(needed <= present for needed in self.other_word_sets):
-            # the usual case: no multi-word or punctuated entry can match, so each word of
-            # the text that is a one-word entry is one hit
-            return hits + (sum(word in plain_found for word in words) if plain_found else 0)
-        return hits + self._count_words(lowered, words)
-
-    def _count_words(self, lowered: str, words: list[str]) -> int:
-        """Hits of whole-word entries, walking the words once; word positions in the text
-        (needed to check what lies between the words of an entry) only when some entry's
-        words stand in a row."""
-        spans: list[tuple[int, int]] | None = None
-        hits, i = 0, 0
-        while i < len(words):
-            matched = 0
-            for entry in self.by_first_word.get(words[i], ()):
-                if entry.plain:
-                    matched = 1
-                    break
-                last = i + len(entry.words)
-                if tuple(words[i:last]) != entry.words:
-                    continue
-                if spans is None:
-                    spans = [m.span() for m in LETTER_WORD.finditer(lowered)]
-                if _literal_matches(entry, lowered, spans[i][0], spans[last - 1][1]):
-                    matched = len(entry.words)
-                    break
-            hits += bool(matched)
-            i += matched or 1
-        return hits
+        spans: list[tuple[int, int]] = []
+        to_search: set[int] = set()
+        for last, (length, key_roles) in self.automaton.iter(lowered):
+            start, end = last + 1 - length, last + 1
+            for role in key_roles:
+                if role == SUBSTRING:
+                    spans.append((start, end))
+                elif role == WORD:
+                    if _whole(lowered, start, end):
+                        spans.append((start, end))
+                else:
+                    to_search.add(role)
+        for at in to_search:
+            spans += [m.span() for m in self.patterns[at].finditer(lowered)
+                      if _whole(lowered, m.start(), m.end())]
+        return _apart(spans)
 
 
-def _literal_matches(entry: _WordEntry, text: str, start: int, end: int) -> bool:
-    """Do the text's characters from `start` to `end` (its first and last word) spell the
-    entry, whitespace aside, with the entry's leading and trailing punctuation around?"""
-    if _WHITESPACE.sub("", text[start:end]) != entry.inner:
-        return False
-    return text[start - len(entry.lead):start] == entry.lead and \
-        text[end:end + len(entry.trail)] == entry.trail
+def _whole(text: str, start: int, end: int) -> bool:
+    """Is text[start:end] free of letter word characters on both sides?"""
+    return not ((start and _LETTER.match(text, start - 1)) or _LETTER.match(text, end))
 
 
-def trie_pattern(words: Iterable[str]) -> str:
-    """A regex matching any of `words`, built as a trie so that alternatives share their
-    prefixes (one step per character instead of one try per word), longest match first."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}  # end of a word
-    return _node_pattern(trie)
-
-
-def _node_pattern(node: dict) -> str:
-    ends_here = "" in node
-    branches = [re.escape(char) + _node_pattern(child)
-                for char, child in sorted(node.items()) if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if ends_here:
-        return f"(?:{body})?"
-    return body
+def _apart(spans: list[tuple[int, int]]) -> int:
+    """How many of `spans` stay when, left to right, the longest span starting at each
+    place is taken and those it overlaps are dropped."""
+    taken, reach = 0, -1
+    for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if start >= reach:
+            taken += 1
+            reach = end
+    return taken

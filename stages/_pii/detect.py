@@ -25,7 +25,8 @@ from stages._pii.ssn import find_ssns
 
 _IBAN_SHAPE = r"[A-Z]{2}[0-9]{2} ?[0-9A-Z]{4}"
 _IPV6_SHAPE = r":[0-9A-Fa-f]{0,4}:"
-# Digits a run needs before each finder looks at it.
+# Digits a run needs before each finder looks at it (an SSN is a run of its own: in
+# `+81 158-23-2012` the SSN layout is the end of a phone number).
 _CARD_DIGITS, _SSN_DIGITS, _PHONE_DIGITS = 12, 9, 7
 
 
@@ -96,7 +97,7 @@ class PiiFinder:
         for start, end, digits in runs:
             if "card" in self.kinds and digits >= _CARD_DIGITS:
                 add("card", find_cards(text, start, end))
-            if "ssn" in self.kinds and digits >= _SSN_DIGITS:
+            if "ssn" in self.kinds and digits == _SSN_DIGITS and text[start - 1:start] != "+":
                 add("ssn", find_ssns(text, start, end))
             if "ip" in self.kinds:
                 add("ip", find_ipv4(text, start, end))

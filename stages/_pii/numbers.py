@@ -1,9 +1,9 @@
 """Runs of numbers in a whole batch at once: where cards, SSNs, IPv4 addresses and phone
 numbers can be.
 
-A run is digit groups joined by short separators (1 to 3 of space, no-break space, `-`, `.`,
-`/`, parentheses): `4111 1111 1111 1111`, `+44 (0)115 496 0914`, `8.8.8.8`, `123-45-6789`,
-but also `12.05.2023`. Runs are found on the batch's UTF-8 bytes with numpy (a regex scan
+A run is digit groups joined by short separators (up to 5 bytes of space, no-break space,
+`-`, en dash, `.`, `/`, parentheses): `4111 1111 1111 1111`, `+44 (0)115 496 0914`,
+`8.8.8.8`, `123-45-6789`, but also `12.05.2023`. Runs are found on the batch's UTF-8 bytes with numpy (a regex scan
 for digits costs ~10 ns a character in Python's `re`; this ~3), and only runs with at least
 `MIN_DIGITS` digits are handed to the finders as character offsets, so a page whose numbers
 are all years and counts costs no Python per number. Digits are ASCII: the finders'
@@ -18,11 +18,11 @@ import pyarrow as pa
 from stages._shared.text_hash import utf8_buffer, word_runs
 
 MIN_DIGITS = 4  # fewer than any finder needs (an IPv4 address has 4)
-MAX_GAP = 3  # separator bytes between two digit groups of one run
-# Separator bytes; 0xC2 0xA0 is the no-break space. (Either byte alone inside another
-# character, `°` = C2 B0, fails the check of its partner byte.)
+MAX_GAP = 5  # separator bytes between two digit groups of one run (` – ` is 5)
+# Separator bytes; C2 A0 is the no-break space, E2 80 93 the en dash. (A byte of these
+# inside another character, `°` = C2 B0, fails the check of the bytes beside it.)
 _SEPARATOR = np.zeros(256, bool)
-_SEPARATOR[list(b" -./()\xc2\xa0")] = True
+_SEPARATOR[list(b" -./()\xc2\xa0\xe2\x80\x93")] = True
 
 
 def number_runs(texts: pa.Array | pa.ChunkedArray) -> dict[int, list[tuple[int, int, int]]]:

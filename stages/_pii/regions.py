@@ -41,6 +41,11 @@ BY_LANGUAGE: dict[str, tuple[str, ...]] = {
     "fa": ("IR",),
     "hi": ("IN",),
 }
+# Countries where a national number is written with its trunk prefix 0, mobiles included
+# (`030 1234567`, `06 12 34 56 78`, `090-1234-5678`): there a number without it is taken
+# only after a phone word. (Not in Brazil, China or India, where mobiles go without it.)
+WRITES_TRUNK_ZERO = frozenset({"DE", "AT", "CH", "FR", "BE", "NL", "GB", "IE", "AU", "NZ", "JP",
+                               "FI", "SE", "TR", "GP", "RE"})
 # Pages with no `lang` (the stage runs before `langid`) or a language not listed above.
 FALLBACK: tuple[str, ...] = ("US", "GB")
 
