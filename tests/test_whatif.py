@@ -141,8 +141,7 @@ def test_the_recipe_with_a_tighter_langid_before_dedup_equals_a_rerun(recipe, tm
 
 
 @pytest.mark.parametrize("setting,message", [
-    ("quality.min_words=10", "quality's thresholds are evaluated from the measures it writes "
-                             "with `mode: annotate`"),
+    ("quality.min_words=10", "quality wrote no measures (it ran with `mode: filter`)"),
     ("dedup_exact.lowercase=false", "dedup_exact: no rule maps its options to columns"),
     ("langid.model=other.bin", "langid.model: a different model gives other scores"),
     ("extract.engine=resiliparse", "extract: no rule maps its options to columns"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from dataclasses import dataclass
 
 from pipeline.browse.output import (FILE, KEPT, REJECTED, ROW, SIDE, BrowseError, JobOutput,
@@ -49,7 +48,7 @@ def reason_condition(reason: str) -> Condition:
 
 
 def matches(output: JobOutput, query: Query) -> tuple[str, list]:
-    """SQL for the positions of the documents `query` selects, in file order, and its
+    """SQL for the positions of the documents `query` selects (in no order), and its
     parameters."""
     sides = query.sides()
     conditions = [Condition("true")]
@@ -63,7 +62,7 @@ def matches(output: JobOutput, query: Query) -> tuple[str, list]:
             columns |= output.columns[side]
         conditions.append(compile_where(query.where, columns))
     sql = (f"SELECT {SIDE}, {FILE}, {ROW} FROM {output.scan(sides)} "
-           f"WHERE {' AND '.join(c.sql for c in conditions)} ORDER BY {SIDE}, {FILE}, {ROW}")
+           f"WHERE {' AND '.join(c.sql for c in conditions)}")
     return sql, [p for c in conditions for p in c.params]
 
 
@@ -72,14 +71,15 @@ def find(output: JobOutput, query: Query) -> tuple[list[Position], int]:
     if not any(output.files(side) for side in query.sides()):
         return [], 0
     sql, params = matches(output, query)
-    if query.random:
-        every = output.con.execute(sql, params).fetchall()
-        picked = sorted(random.Random(query.seed).sample(range(len(every)),
-                                                         min(query.n or len(every), len(every))))
-        return [Position(*every[i]) for i in picked], len(every)
-    limited = sql + (f" LIMIT {int(query.n)}" if query.n else "")
     total = output.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-    return [Position(*row) for row in output.con.execute(limited, params).fetchall()], total
+    limit = f" LIMIT {int(query.n)}" if query.n else ""
+    order = f" ORDER BY {SIDE}, {FILE}, {ROW}"
+    if query.random:  # the first n of a seeded order, shown in file order
+        sql = (f"SELECT * FROM ({sql} ORDER BY hash({FILE}, {ROW}, {int(query.seed)}){limit})"
+               f"{order}")
+    else:
+        sql += order + limit
+    return [Position(*row) for row in output.con.execute(sql, params).fetchall()], total
 
 
 def inspect(output: JobOutput, query: Query, columns: list[str] | None = None,

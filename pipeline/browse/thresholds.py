@@ -132,9 +132,11 @@ class Quality(Family):
         if wants_annotate:
             return Verdict([], lambda table: pa.nulls(table.num_rows, pa.string()))
         measures = [m for rule in stage.rules for m in rule.measures]
-        _need(columns, [self.prefix + m for m in measures],
-              "quality's thresholds are evaluated from the measures it writes with "
-              "`mode: annotate`; run it that way")
+        if not any(c.startswith(self.prefix) for c in columns):
+            raise CannotEvaluate("quality wrote no measures (it ran with `mode: filter`); "
+                                 "its thresholds are evaluated from the quality_* columns "
+                                 "of `mode: annotate`")
+        _need(columns, [self.prefix + m for m in measures], "quality's chosen rules")
 
         def decide(table: pa.Table) -> pa.Array:
             values = {m: table[self.prefix + m].to_pylist() for m in measures}

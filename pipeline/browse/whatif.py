@@ -117,7 +117,7 @@ class Replay:
             [c for change in self.changes for c in change.verdict.columns]
         present = [c for c in dict.fromkeys(wanted) if c in self.output.all_columns]
         sql = f"SELECT _side, _file, _row, {', '.join(map(quote_column, present))} " \
-              f"FROM {self.output.scan()} ORDER BY _side, _file, _row"
+              f"FROM {self.output.scan()}"
         batches = []
         for batch in self.output.con.sql(sql).to_arrow_reader():
             words = count_words(batch.column("text")) if "text" in present else \
@@ -125,7 +125,11 @@ class Replay:
             table = pa.Table.from_batches([batch]).drop_columns(
                 ["text"] if "text" in present else [])
             batches.append(table.append_column("_words", pc.fill_null(words, 0)))
-        table = pa.concat_tables(batches) if batches else pa.table({})
+        if not batches:
+            raise BrowseError(f"no documents in {self.output.root}")
+        # in file order (sorted here, once the texts are gone), so that samples repeat
+        table = pa.concat_tables(batches).sort_by([("_side", "ascending"), ("_file", "ascending"),
+                                                   ("_row", "ascending")])
         for column in ("stage", "reason", "duplicate_of"):
             if column not in table.column_names:
                 table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
