@@ -76,6 +76,14 @@ def test_the_filters_select_something_so_the_comparison_means_something(recipe, 
     assert 0 < count("--where", WHERES[2]) < count("--where", "url like '%'") == 51
 
 
+def test_a_column_only_rejected_rows_have_is_null_on_kept_ones(recipe, capsys):
+    got = cli_json(capsys, "inspect", recipe, "-n", "0", "--where", "duplicate_of is not null")
+    want = rows(recipe, "rejected", "duplicate_of IS NOT NULL")
+    assert [d["id"] for d in got] == [r["id"] for r in want] and len(want) == 6
+    kept = cli_json(capsys, "inspect", recipe, "-n", "0", "--where", "duplicate_of is null")
+    assert sum(d["kept"] for d in kept) == 25
+
+
 def test_n_takes_the_first_matches_in_file_order(recipe, capsys):
     every = cli_json(capsys, "inspect", recipe, "--rejected", "-n", "0")
     assert [d["id"] for d in cli_json(capsys, "inspect", recipe, "--rejected", "-n", "3")] == \
