@@ -61,7 +61,7 @@ class DedupSpansConfig(StageConfig):
     def _consistent(self):
         if self.mode == "bloom" and self.expected_spans is None:
             raise ValueError("mode: bloom needs expected_spans (distinct spans to size the "
-                             "filter for, e.g. 40 per document)")
+                             "filter for: about 100 per web page in sentence windows)")
         if self.unit == "paragraph" and "sentences" in self.model_fields_set:
             raise ValueError("sentences applies to unit: sentence_span only")
         return self
@@ -146,8 +146,9 @@ class DedupSpans(GlobalStage):
         texts, reasons = [], [None] * table.num_rows
         cuts = cut_batch(table["text"].take(pa.array(at)).to_pylist(), self.rule,
                          [decided[r] for r in rows])
-        for i, (left, removed[i]) in zip(at, cuts):
+        for i, (left, chars) in zip(at, cuts):
             texts.append(left)
+            removed[i] = chars
             words = len(whitespace_words(left))
             if words < self.config.min_words:
                 reasons[i] = reason("span_dedup", "left_words", words)
@@ -156,7 +157,7 @@ class DedupSpans(GlobalStage):
         mask &= np.array([r is None for r in reasons])  # rejected rows keep their text
         new_text = pc.replace_with_mask(table["text"].combine_chunks(), pa.array(mask),
                                         pa.array([t for t, i in zip(texts, at) if mask[i]],
-                                                 pa.string()))
+                                                 table["text"].type))
         out = with_column(with_column(table, "text", new_text), "span_dup_chars",
                           pa.array(removed))
         return StageOutput(out, pa.array(reasons, pa.string()) if any(reasons) else None,
