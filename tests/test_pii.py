@@ -57,7 +57,7 @@ def test_emails_ips_cards_ibans_and_ssns_from_every_locale_are_found_whole():
         values += [(fake.iban(), "iban") for _ in range(20)]
         values += [(fake.credit_card_number(card_type=t), "card")
                    for t in ("visa16", "visa13", "visa19", "mastercard", "amex", "discover",
-                             "jcb15", "jcb16", "diners")]
+                             "jcb15", "jcb16", "diners", "maestro")]
         if locale == "en_US":
             values += [(fake.ssn(), "ssn") for _ in range(30)]
         misses += [(locale, kind, value) for value, kind in values
@@ -73,8 +73,10 @@ def public_v6(address: str) -> bool:
 
 def test_cards_are_found_in_the_layouts_they_are_printed_in():
     for text in ("4111 1111 1111 1111", "4111-1111-1111-1111", "3782 822463 10005",
-                 "5555555555554444", "6011 0009 9013 9424", "3056 9309 0259 04"):
+                 "5555555555554444", "6011 0009 9013 9424", "3056 9309 0259 04",
+                 "501800000009"):  # 12 digits: Maestro only
         assert found(f"Card: {text}, exp 12/27") == [("card", text)], text
+    assert found("Card: 123456789015, exp 12/27") == []  # Luhn-valid, no Maestro prefix
 
 
 def test_ibans_with_and_without_spaces_and_followed_by_a_currency():
