@@ -144,6 +144,15 @@ def test_options_that_do_not_fit_the_model_fail_validation(models, tmp_path):
     assert ClassifyConfig(engine="transformers", model=regression, threshold=3).threshold == 3
 
 
+def test_a_fasttext_step_written_out_with_every_option_loads_again(tmp_path):
+    # a job's spec.yaml holds every option, the transformers-only ones at their defaults
+    fasttext_file = tmp_path / "m.bin"
+    fasttext_file.write_bytes(b"x")
+    written = ClassifyConfig(model=str(fasttext_file)).model_dump()
+    assert {"max_length", "gpus", "int_range"} <= set(written)
+    assert ClassifyConfig(**written).engine == "fasttext"
+
+
 # -- encoder + head ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def minilm_head(tmp_path_factory):

@@ -54,7 +54,12 @@ class ClassifyConfig(ModelOptions):
     @model_validator(mode="after")
     def _options_fit_the_model(self):
         if self.engine == "fasttext":
-            given = sorted(TRANSFORMERS_ONLY & self.model_fields_set)
+            # Left at their defaults they are harmless: the job's own spec.yaml writes every
+            # option out, and must load again.
+            defaults = type(self).model_fields
+            given = sorted(k for k in TRANSFORMERS_ONLY & self.model_fields_set
+                           if getattr(self, k) != defaults[k].get_default(
+                               call_default_factory=True))
             if given:
                 raise ValueError(f"{', '.join(given)}: only for engine transformers")
             problem, labels = "single_label_classification", None
