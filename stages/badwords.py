@@ -73,6 +73,10 @@ class Badwords(Stage):
     description = ("Count LDNOOBW bad words (C4's list) per language; reject pages with any "
                    "(C4), too many per 1,000 words, or only annotate.")
 
+    def __init__(self, config: BadwordsConfig | None = None):
+        super().__init__(config)
+        self._matchers: dict[str, Matcher] = {}
+
     def requires(self):
         needed = ["text"]
         if self.config.language is None:
@@ -83,10 +87,6 @@ class Badwords(Stage):
 
     def produces(self):
         return ("badwords_hits",)
-
-    def __init__(self, config: BadwordsConfig | None = None):
-        super().__init__(config)
-        self._matchers: dict[str, Matcher] = {}
 
     def matcher(self, name: str) -> Matcher:
         """The matcher of one list, built on first use (per worker)."""
