@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -165,7 +166,9 @@ def parse_spec(text: str, *, base_dir: str | None = None, source: str = "spec",
     else:
         extras = raw.input.model_extra or {}
         problems += [_at(lines, ("input", key), msg) for key, msg in reader.check_options(extras)]
-        if check_files:
+        storage = _storage_problems(raw, lines)
+        problems += storage
+        if check_files and not storage:
             input_files = formats.expand_paths(raw.input.paths)
             if not input_files:
                 problems.append(_at(lines, ("input", "paths"),
@@ -190,6 +193,37 @@ def _resolve(path: str, base: str) -> str:
     if "://" in path or os.path.isabs(path):
         return path
     return os.path.normpath(os.path.join(base, path))
+
+
+# The extra that installs each URL protocol's fsspec backend (pyproject.toml).
+_STORAGE_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+
+def _storage_problems(raw: _RawSpec, lines) -> list[str]:
+    """One line per input or output URL whose filesystem package is not installed, so a
+    missing s3fs is named here rather than as an ImportError deep inside a glob or a write."""
+    where = [(("input", "paths"), p) for p in raw.input.paths] + [(("output", "path"),
+                                                                    raw.output.path)]
+    return [_at(lines, key, problem) for key, url in where
+            if (problem := filesystem_problem(url))]
+
+
+def filesystem_problem(url: str) -> str | None:
+    """Why `url`'s filesystem cannot be opened here (its package is missing, or fsspec knows
+    no such protocol), or None when it can."""
+    if "://" not in url:
+        return None
+    protocol = url.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        extra = _STORAGE_EXTRAS.get(protocol)
+        fix = (f"install it with `pip install 'curation-pipeline[{extra}]'`" if extra
+               else f"install the package fsspec names: {exc}")
+        return f"{url!r}: the filesystem for {protocol}:// is not installed; {fix}"
+    except ValueError:
+        return f"{url!r}: unknown URL protocol {protocol!r}; use a local path or an fsspec URL"
+    return None
 
 
 def _resolve_stages(entries: list[Any], lines, problems: list[str],
