@@ -259,7 +259,8 @@ def measure_stage_only(folder: Path, options: str) -> dict:
     partition, `apply` per shard, with the shards already in Parquet."""
     import yaml
 
-    from stages._dedup_spans.phases import SpanUnit, group_exact
+    from stages._dedup_spans.phases import group_exact
+    from stages._shared.partitioned import ShardUnit
     from stages._shared.partitioned import PartitionUnit, holders, unit_file, \
         write_shard_sources
     from stages.dedup_spans import DedupSpans, DedupSpansConfig
@@ -275,7 +276,7 @@ def measure_stage_only(folder: Path, options: str) -> dict:
     with ProcessSampler(process_tree(psutil.Process()), 0.05) as meter:
         before = psutil.Process().memory_info().rss
         started = time.process_time()
-        hashed = [stage._spans(SpanUnit(i, str(p), unit_file(str(scratch / "spans"), i),
+        hashed = [stage._spans(ShardUnit(i, str(p), unit_file(str(scratch / "spans"), i),
                                         partitions)) for i, p in enumerate(shards)]
         spans_cpu = time.process_time() - started
         sources = holders(hashed, str(scratch / "spans"), partitions)

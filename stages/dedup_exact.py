@@ -26,9 +26,9 @@ from pydantic import Field
 
 from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput
-from stages._shared.partitioned import (PartitionUnit, Written, holders, read_partition,
-                                        read_shard_decisions, run_phase, unit_file,
-                                        write_partitioned, write_shard_sources)
+from stages._shared.partitioned import (PartitionUnit, ShardUnit, Written, holders,
+                                        read_partition, read_shard_decisions, run_phase,
+                                        unit_file, write_partitioned, write_shard_sources)
 
 MAX_AUTO_PARTITIONS = 1024
 
@@ -38,14 +38,6 @@ HASHES = pa.schema([("part", pa.int32()), ("hash", pa.binary(16)), ("id", pa.str
                     ("shard", pa.int32()), ("row", pa.int64())])
 DECISIONS = pa.schema([("shard", pa.int32()), ("row", pa.int64()),
                        ("duplicate_of", pa.string())])
-
-
-@dataclass(frozen=True)
-class HashUnit:
-    index: int  # the shard's number
-    shard_path: str
-    out: str
-    partitions: int
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ class DedupExact(GlobalStage):
             text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
         return text
 
-    def _hash_shard(self, unit: HashUnit) -> Hashed:
+    def _hash_shard(self, unit: ShardUnit) -> Hashed:
         with fsspec.open(unit.shard_path, "rb") as f:
             table = pq.read_table(f, columns=["id", "text"])
         digests = [xxhash.xxh3_128_digest(t.encode()) for t in
@@ -107,7 +99,7 @@ class DedupExact(GlobalStage):
         hash_folder = posixpath.join(ctx.work_dir, "hash")
         dups_folder = posixpath.join(ctx.work_dir, "dups")
         hashed = run_phase(ctx, "hash", self._hash_shard, [
-            HashUnit(i, ctx.shard_path(s), unit_file(hash_folder, i), partitions)
+            ShardUnit(i, ctx.shard_path(s), unit_file(hash_folder, i), partitions)
             for i, s in enumerate(shards)], shards, Hashed)
         sources = holders(hashed, hash_folder, partitions)
         grouped = run_phase(ctx, "group", _group, [

@@ -30,10 +30,10 @@ from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput,
     with_column
 from stages._dedup_spans.bloom import SUBFILTERS, bloom_shape, false_positive_rate
 from stages._dedup_spans.phases import DECISIONS, SPANS, BloomUnit, Grouped, Hashed, \
-    SpanUnit, group_bloom, group_exact, partition_of_spans
+    group_bloom, group_exact, partition_of_spans
 from stages._dedup_spans.spans import SpanRule, batch_hashes, cut_batch
-from stages._shared.partitioned import PartitionUnit, holders, read_shard_decisions, \
-    run_phase, unit_file, write_partitioned, write_shard_sources
+from stages._shared.partitioned import PartitionUnit, ShardUnit, holders, \
+    read_shard_decisions, run_phase, unit_file, write_partitioned, write_shard_sources
 from stages._shared.words import whitespace_words
 
 MAX_AUTO_PARTITIONS = 1024
@@ -93,7 +93,7 @@ class DedupSpans(GlobalStage):
         span_folder = posixpath.join(ctx.work_dir, "spans")
         group_folder = posixpath.join(ctx.work_dir, "group")
         hashed = run_phase(ctx, "spans", self._spans, [
-            SpanUnit(i, ctx.shard_path(s), unit_file(span_folder, i), partitions)
+            ShardUnit(i, ctx.shard_path(s), unit_file(span_folder, i), partitions)
             for i, s in enumerate(shards)], shards, Hashed)
         sources = holders(hashed, span_folder, partitions)
         shape = bloom_shape(cfg.expected_spans, cfg.bloom_fp_rate) if bloom else None
@@ -118,7 +118,7 @@ class DedupSpans(GlobalStage):
             stats["repeated_spans"] = sum(g.repeated for g in grouped)
         return stats
 
-    def _spans(self, unit: SpanUnit) -> Hashed:
+    def _spans(self, unit: ShardUnit) -> Hashed:
         rule, tables, first_row = self.rule, [], 0
         with fsspec.open(unit.shard_path, "rb") as f:
             for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH,

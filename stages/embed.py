@@ -19,10 +19,11 @@ import pyarrow as pa
 from pydantic import Field, field_validator
 
 from pipeline.registry import register
-from pipeline.stage import EMPTY_TEXT, SpecPath, Stage, StageOutput, has_text, \
+from pipeline.stage import EMPTY_TEXT, SpecPath, StageOutput, has_text, \
     reasons_where, with_column
 from stages._shared.inference.folder import inspect_folder
-from stages._shared.inference.options import MODEL_PACKAGES, ModelOptions
+from stages._shared.inference.model_stage import ModelStage
+from stages._shared.inference.options import ModelOptions
 from stages._shared.inference.pooling import pool
 from stages._shared.inference.runtime import Inference
 
@@ -51,22 +52,13 @@ class EmbedConfig(ModelOptions):
 
 
 @register
-class Embed(Stage):
+class Embed(ModelStage):
     name = "embed"
     config_model = EmbedConfig
     description = "One normalised embedding per document (local encoder, CPU or GPU)."
 
-    def __getstate__(self):  # each worker loads its own model
-        return dict(self.__dict__, _inference=None)
-
     def produces(self):
         return (getattr(self.config, "column", "embedding"),)
-
-    def resources(self):
-        return self.config.resources()
-
-    def packages(self):
-        return MODEL_PACKAGES
 
     def setup(self) -> None:
         cfg, folder = self.config, self.config.model_folder()

@@ -21,10 +21,11 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from pipeline.registry import register
-from pipeline.stage import (EMPTY_TEXT, SpecPath, Stage, StageOutput, has_text, reason,
+from pipeline.stage import (EMPTY_TEXT, SpecPath, StageOutput, has_text, reason,
                             reasons_or_none, scatter, with_column)
 from stages._shared.inference.folder import inspect_folder
-from stages._shared.inference.options import MODEL_PACKAGES, ModelOptions
+from stages._shared.inference.model_stage import ModelStage
+from stages._shared.inference.options import ModelOptions
 from stages._shared.inference.runtime import Inference
 
 
@@ -54,23 +55,14 @@ class PerplexityConfig(ModelOptions):
 
 
 @register
-class Perplexity(Stage):
+class Perplexity(ModelStage):
     name = "perplexity"
     config_model = PerplexityConfig
     description = "Perplexity of each document under a causal LM; min/max filter or annotate."
 
-    def __getstate__(self):  # each worker loads its own model
-        return dict(self.__dict__, _inference=None)
-
     def produces(self):
         column = getattr(self.config, "column", "perplexity")
         return (column, f"{column}_logprob")
-
-    def resources(self):
-        return self.config.resources()
-
-    def packages(self):
-        return MODEL_PACKAGES
 
     def setup(self) -> None:
         cfg, folder = self.config, self.config.model_folder()

@@ -31,14 +31,6 @@ DECISIONS = pa.schema([("shard", pa.int32()), ("row", pa.int64()), ("hash", pa.u
 
 
 @dataclass(frozen=True)
-class SpanUnit:
-    index: int  # the shard's number
-    shard_path: str
-    out: str
-    partitions: int
-
-
-@dataclass(frozen=True)
 class Hashed(Written):
     documents: int
     spans: int  # (document, distinct span) rows written

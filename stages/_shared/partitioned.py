@@ -49,6 +49,16 @@ class PartitionUnit:
 
 
 @dataclass(frozen=True)
+class ShardUnit:
+    """The work of a first phase's unit: read one shard, write its rows hash-partitioned."""
+
+    index: int  # the shard's number
+    shard_path: str
+    out: str
+    partitions: int
+
+
+@dataclass(frozen=True)
 class Written:
     """What a unit that wrote a partitioned file reports: the partition values it wrote."""
 

@@ -8,5 +8,6 @@
 - `runtime`: `Inference`, the model loaded once per worker (offline), documents tokenized
   and truncated (`tokens`), run in length-sorted token-budget batches that are halved on
   GPU out-of-memory (`batching`).
+- `model_stage`: `ModelStage`, the base of the model stages (model per worker, resources, extra).
 - `pooling`: mean / CLS / max pooling of token states, as sentence-transformers does.
 """
