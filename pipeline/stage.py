@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, ClassVar, Iterable, Protocol, Sequence
+from typing import Annotated, Any, Callable, ClassVar, Protocol, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +38,18 @@ def _relative_to_spec(value: str, info: ValidationInfo) -> str:
 # A file path in a stage config (a model, a benchmark file): relative paths start at the
 # spec file's folder, like the input and output paths. URLs are left as they are.
 SpecPath = Annotated[str, AfterValidator(_relative_to_spec)]
+
+
+def named_files(value: list, model: type[BaseModel], info: ValidationInfo, noun: str) -> list:
+    """A config list whose items are a file path or an object with a `path` and a `name`
+    (benchmarks, keyword lists): plain paths become `model` objects, resolved against the
+    spec's folder like any SpecPath; names must differ, since reasons and columns use them."""
+    configs = [model.model_validate({"path": v}, context=info.context) if isinstance(v, str)
+               else v for v in value]
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{noun} names must differ (got {names}); set `name`")
+    return configs
 
 
 @dataclass(frozen=True)

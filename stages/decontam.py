@@ -32,8 +32,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
                       model_validator)
 
 from pipeline.registry import register
-from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, reason, reasons_or_none,
-                            with_column)
+from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, named_files, reason,
+                            reasons_or_none, with_column)
 from stages._decontam.index import BenchmarkSource, NgramIndex, build_index, check_readable
 from stages._decontam.ngrams import document_ngrams, normalise, tokenize
 from stages._shared.words import NGRAM_APOSTROPHES
@@ -103,12 +103,7 @@ class DecontamConfig(StageConfig):
     @field_validator("benchmarks")
     @classmethod
     def _as_configs(cls, value, info: ValidationInfo):
-        configs = [BenchmarkConfig.model_validate({"path": v}, context=info.context)
-                   if isinstance(v, str) else v for v in value]
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"benchmark names must differ (got {names}); set `name`")
-        return configs
+        return named_files(value, BenchmarkConfig, info, "benchmark")
 
     @field_validator("templates")
     @classmethod

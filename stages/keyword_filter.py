@@ -31,8 +31,8 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_valida
                       model_validator)
 
 from pipeline.registry import register
-from pipeline.stage import SpecPath, Stage, StageConfig, StageOutput, reason, reasons_or_none, \
-    with_column
+from pipeline.stage import (SpecPath, Stage, StageConfig, StageOutput, named_files, reason,
+                            reasons_or_none, with_column)
 from stages._keyword_filter.matcher import KeywordMatcher, TextHits
 from stages._keyword_filter.phrases import KeywordList, read_keyword_list
 from stages._shared.list_files import existing_file
@@ -79,12 +79,7 @@ class KeywordFilterConfig(StageConfig):
     @field_validator("lists")
     @classmethod
     def _as_configs(cls, value, info: ValidationInfo):
-        configs = [KeywordListConfig.model_validate({"path": v}, context=info.context)
-                   if isinstance(v, str) else v for v in value]
-        names = [c.name for c in configs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"list names must differ (got {names}); set `name`")
-        return configs
+        return named_files(value, KeywordListConfig, info, "list")
 
 
 @register
