@@ -16,13 +16,12 @@ ARG UV_VERSION=0.13.8
 # Match the CUDA runtime of the torch wheels that the [gpu] extra resolves to (CUDA 13.0 for
 # vllm 0.33 / torch 2.14 when this was written); GPU nodes need a driver that supports it.
 ARG CUDA_IMAGE=nvidia/cuda:13.0.2-runtime-ubuntu24.04
-# fsspec backends for object-store paths in specs (s3:// here; add gcsfs or adlfs likewise).
-ARG FSSPEC_BACKENDS="s3fs==2026.9.0"
+# Object-store paths in specs: both images install the [s3] and [gcs] extras (s3fs, gcsfs);
+# other fsspec backends (e.g. adlfs for az://) can be added to the pip lines below.
 
 # ---- cpu-builder: compilers stay in this stage -------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS cpu-builder
 ARG RAY_VERSION
-ARG FSSPEC_BACKENDS
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # A compiler for any dependency without a wheel for the build platform (e.g. on arm64).
 # DL3008: apt versions are not pinned; the base image tag fixes the Debian release, and the
@@ -37,7 +36,7 @@ COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY stages ./stages
 # `.` (not -e): the venv must not point back into /src, which the final stage does not have.
-RUN /opt/venv/bin/pip install --no-cache-dir "ray[data]==${RAY_VERSION}" ${FSSPEC_BACKENDS} .
+RUN /opt/venv/bin/pip install --no-cache-dir "ray[data]==${RAY_VERSION}" ".[s3,gcs]"
 
 # ---- gpu-builder: a relocatable CPython of the same version, and the [gpu] extra -----------
 # The CUDA base has no Python 3.11 of its own; uv installs a standalone build of exactly
@@ -46,7 +45,6 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS gpu-builder
 ARG PYTHON_VERSION
 ARG RAY_VERSION
 ARG UV_VERSION
-ARG FSSPEC_BACKENDS
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV UV_PYTHON_INSTALL_DIR=/opt/python \
     UV_PYTHON_PREFERENCE=only-managed \
@@ -59,7 +57,7 @@ COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY stages ./stages
 RUN uv pip install --python /opt/venv/bin/python \
-      "ray[data]==${RAY_VERSION}" ${FSSPEC_BACKENDS} ".[gpu]" \
+      "ray[data]==${RAY_VERSION}" ".[gpu,s3,gcs]" \
  && /opt/venv/bin/python -c "import platform, ray; \
 assert platform.python_version() == '${PYTHON_VERSION}', platform.python_version(); \
 assert ray.__version__ == '${RAY_VERSION}', ray.__version__"
