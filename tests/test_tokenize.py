@@ -4,6 +4,8 @@ texts, token bounds, validation errors naming the file or token, and a real job.
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,6 +24,20 @@ SENTENCES = [
     "A history of printing, from movable type to the modern press.",
 ]
 TEXTS = SENTENCES + ["Ünïcödé façade — naïve café 東京 🚀", "x", " ".join(SENTENCES) * 300]
+
+
+@pytest.fixture(autouse=True)
+def _thread_settings_restored():
+    """The stage sets the encoding threads in the process environment (as each Ray worker
+    does); put them back so the tests after these see the environment they started with."""
+    names = ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS")
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +197,21 @@ stages:
     assert "empty" in {r["id"] for r in ours} and len(ours) == len(rejected) - 1
     assert sum(s["rejected"] for m in manifests for s in m["stages"]
                if s["stage"] == "tokenize") == len(ours)
+
+
+def test_encoding_threads_follow_cpus(monkeypatch, bpe_file):
+    from stages._tokenize.threads import limit_threads
+
+    for name in ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert limit_threads(1) == 1
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    assert "RAYON_NUM_THREADS" not in os.environ  # no pool at all, so no size
+    assert limit_threads(2.5) == 2
+    assert (os.environ["TOKENIZERS_PARALLELISM"], os.environ["RAYON_NUM_THREADS"]) == \
+        ("true", "2")
+    # a worker of two CPUs asks Ray for two and encodes the same ids in parallel
+    pair = Tokenize(TokenizeConfig(tokenizer=str(bpe_file), ids=True, cpus=2))
+    assert pair.resources().cpus == 2
+    texts = TEXTS * 50
+    assert run(pair, texts)["token_ids"] == raw(bpe_file, texts)
