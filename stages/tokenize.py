@@ -117,25 +117,25 @@ class Tokenize(Stage):
         counts[mask] = np.fromiter(map(len, encodings), np.int64, len(encodings)) + extra
         if not self.config.ids:
             return pa.array(counts), None
-        return pa.array(counts), _id_lists(encodings, counts, self._bos, self._eos)
+        return pa.array(counts), _id_lists(encodings, mask, counts, self._bos, self._eos)
 
 
-def _id_lists(encodings, counts: np.ndarray, bos: int | None, eos: int | None) -> pa.Array:
-    """One list<uint32> per row, from the encodings of the rows with text (in order)."""
-    flat = np.fromiter(chain.from_iterable(e.ids for e in encodings), np.uint32,
-                       int(counts.sum()) - len(encodings) * ((bos is not None) + (eos is not None)))
+def _id_lists(encodings, mask: np.ndarray, counts: np.ndarray, bos: int | None,
+              eos: int | None) -> pa.Array:
+    """One list<uint32> per row: BOS, the encoding's ids, EOS on the rows of `mask` (the
+    encodings in order), an empty list on the others."""
     offsets = np.zeros(len(counts) + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
-    if bos is not None or eos is not None:
-        # each document's own ids shifted right by the BOS tokens before it
-        values = np.empty(int(offsets[-1]), np.uint32)
-        present = np.flatnonzero(counts)
-        starts, ends = offsets[present], offsets[present + 1]
-        inner = np.ones(len(values), bool)
-        if bos is not None:
-            values[starts], inner[starts] = bos, False
-        if eos is not None:
-            values[ends - 1], inner[ends - 1] = eos, False
-        values[inner] = flat
-        flat = values
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.uint32()))
+    own = np.fromiter(chain.from_iterable(e.ids for e in encodings), np.uint32,
+                      int(sum(map(len, encodings))))
+    if bos is None and eos is None:
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(own, pa.uint32()))
+    values = np.empty(int(offsets[-1]), np.uint32)
+    starts, ends = offsets[:-1][mask], offsets[1:][mask]
+    inner = np.ones(len(values), bool)  # the places the encodings' own ids go
+    if bos is not None:
+        values[starts], inner[starts] = bos, False
+    if eos is not None:
+        values[ends - 1], inner[ends - 1] = eos, False
+    values[inner] = own
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.uint32()))
