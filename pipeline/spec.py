@@ -213,16 +213,18 @@ def filesystem_problem(url: str) -> str | None:
     no such protocol), or None when it can."""
     if "://" not in url:
         return None
-    protocol = url.split("://", 1)[0]
-    try:
-        fsspec.get_filesystem_class(protocol)
-    except ImportError as exc:
-        extra = _STORAGE_EXTRAS.get(protocol)
-        fix = (f"install it with `pip install 'curation-pipeline[{extra}]'`" if extra
-               else f"install the package fsspec names: {exc}")
-        return f"{url!r}: the filesystem for {protocol}:// is not installed; {fix}"
-    except ValueError:
-        return f"{url!r}: unknown URL protocol {protocol!r}; use a local path or an fsspec URL"
+    # a chained URL (`simplecache::s3://b/k`) needs every filesystem of its chain
+    for protocol in (part.split("://", 1)[0] for part in url.split("::")):
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ImportError as exc:
+            extra = _STORAGE_EXTRAS.get(protocol)
+            fix = (f"install it with `pip install 'curation-pipeline[{extra}]'`" if extra
+                   else f"install the package fsspec names: {exc}")
+            return f"{url!r}: the filesystem for {protocol}:// is not installed; {fix}"
+        except ValueError:
+            return (f"{url!r}: unknown URL protocol {protocol!r}; use a local path or an "
+                    "fsspec URL")
     return None
 
 

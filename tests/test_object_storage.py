@@ -108,7 +108,11 @@ def test_missing_filesystem_package_names_the_extra():
 def test_unknown_url_protocol_is_a_spec_problem():
     with pytest.raises(SpecError, match="unknown URL protocol 'nosuchfs'"):
         parse_spec("name: j\ninput: {format: jsonl, paths: [in.jsonl]}\n"
-                   "output: {path: 'nosuchfs://b/out'}\n", check_files=False)
+                   "output: {path: 'simplecache::nosuchfs://b/out'}\n", check_files=False)
+    # a chain of known filesystems passes
+    spec = parse_spec("name: j\ninput: {format: jsonl, paths: [in.jsonl]}\n"
+                      "output: {path: 'simplecache::s3://b/out'}\n", check_files=False)
+    assert spec.output.path == "simplecache::s3://b/out"
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet", "warc"])
