@@ -38,7 +38,10 @@ class JobLayout:
     root: str
 
     def __post_init__(self):
-        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        # No cached listings: workers (other processes) commit shards while the driver looks
+        # for them, and an object store's cached listing would hide them (docs/architecture.md,
+        # "Object storage").
+        self.fs, self.base = fsspec.core.url_to_fs(self.root, use_listings_cache=False)
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.base, *parts)
