@@ -40,6 +40,18 @@ def _relative_to_spec(value: str, info: ValidationInfo) -> str:
 SpecPath = Annotated[str, AfterValidator(_relative_to_spec)]
 
 
+def local_file(value: str, what: str, remote: str, hint: str = "") -> str:
+    """A config's path to a local file, checked when the spec is validated: a URL is refused
+    with `remote` (why this file must be local), a missing file named. Returns the absolute
+    path."""
+    if "://" in value:
+        raise ValueError(f"{value}: {remote}")
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isfile(path):
+        raise ValueError(f"{what} not found: {path} (relative paths start at the spec's "
+                         f"folder){hint}")
+    return path
+
 def named_files(value: list, model: type[BaseModel], info: ValidationInfo, noun: str) -> list:
     """A config list whose items are a file path or an object with a `path` and a `name`
     (benchmarks, keyword lists): plain paths become `model` objects, resolved against the
@@ -231,9 +243,10 @@ def with_column(table: pa.Table, name: str, values) -> pa.Table:
     return table.append_column(name, values)
 
 
-def has_text(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Per row: is there any non-whitespace text? (null counts as none)"""
-    found = pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
+def has_text(texts: pa.Array | pa.ChunkedArray, content: str = _HAS_CONTENT) -> np.ndarray:
+    """Per row: is there any non-whitespace text? (null counts as none). `content` is the
+    regex of one character that counts as text."""
+    found = pc.fill_null(pc.match_substring_regex(texts, content), False)
     return _whole(found).to_numpy(zero_copy_only=False).astype(bool)
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.stage import has_text, local_file
+
 LABEL_PREFIX = "__label__"
 # A row is empty when it holds no character outside Unicode whitespace and separators.
 _HAS_CONTENT = r"[^\s\p{Z}]"
@@ -26,14 +28,8 @@ _HAS_CONTENT = r"[^\s\p{Z}]"
 def local_model_file(value: str, hint: str = "") -> str:
     """A spec's model path, checked when the spec is validated: fastText reads local files
     only. `hint` is added to the message for a missing file."""
-    if "://" in value:
-        raise ValueError(f"{value}: give a local file path; fastText loads models from "
-                         "local files only (copy the model to each worker first)")
-    path = os.path.abspath(os.path.expanduser(value))
-    if not os.path.isfile(path):
-        raise ValueError(f"model file not found: {path} (relative paths start at the "
-                         f"spec's folder){hint}")
-    return path
+    return local_file(value, "model file", "give a local file path; fastText loads models "
+                      "from local files only (copy the model to each worker first)", hint)
 
 
 class HoldsModel:
@@ -79,11 +75,8 @@ def one_line_str(text: str) -> str:
 
 
 def has_content(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """True where a text has at least one character that is not whitespace (null: False)."""
-    found = pc.fill_null(pc.match_substring_regex(texts, _HAS_CONTENT), False)
-    if isinstance(found, pa.ChunkedArray):
-        found = found.combine_chunks()
-    return found.to_numpy(zero_copy_only=False).astype(bool)
+    """`has_text` with fastText's notion of empty (Unicode separators count as space)."""
+    return has_text(texts, _HAS_CONTENT)
 
 
 def predict(model, texts: Sequence[str], k: int = 1) -> tuple[list[list[str]], list[np.ndarray]]:

@@ -9,9 +9,10 @@ not UTF-8 become U+FFFD rather than failing the job: such an entry then matches 
 from __future__ import annotations
 
 import gzip
-import os
 import re
 from typing import Iterator
+
+from pipeline.stage import local_file
 
 _COMMENT = re.compile(r"(?:^|\s)#.*")
 
@@ -27,12 +28,6 @@ def list_entries(path: str) -> Iterator[str]:
 
 
 def existing_file(value: str, what: str = "list file") -> str:
-    """A config's file path, checked when the spec is validated; the message names it."""
-    if "://" in value:
-        raise ValueError(f"{value}: give a local {what} path (lists are read from the "
-                         "driver's disk when the job starts)")
-    path = os.path.abspath(os.path.expanduser(value))
-    if not os.path.isfile(path):
-        raise ValueError(f"{what} not found: {path} (relative paths start at the spec's "
-                         "folder)")
-    return path
+    """A config's list file, checked when the spec is validated; the message names it."""
+    return local_file(value, what, f"give a local {what} path (lists are read from the "
+                      "driver's disk when the job starts)")
