@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from pipeline.browse.output import KEPT, JobOutput, Position
-from pipeline.browse.show import CORE, snippet
+from pipeline.browse.show import CORE, sample_lines
 from pipeline.report import funnel_of
 
 KINDS = {"kept_only_in_a": "kept by A only", "kept_only_in_b": "kept by B only",
@@ -146,15 +146,8 @@ def _as_text(result: dict) -> str:
         lines.append(f"{f['stage']:<16}{cells[0]}   |{cells[1]}")
     lines.append(f"kept: A {result['kept']['a']:,}, B {result['kept']['b']:,}")
     for kind, title in KINDS.items():
-        found = result[kind]
-        if not found["docs"]:
-            continue
-        lines.append(f"\n{title}: {found['docs']:,}")
-        for doc in found["sample"]:
-            lines.append(f"  {doc['id']}  A {_said(doc['a'])}; B {_said(doc['b'])}")
-            if doc["url"]:
-                lines.append(f"    {doc['url']}")
-            lines.append("    | " + snippet(doc["text"], []))
+        lines += sample_lines(title, result[kind],
+                              lambda doc: f"A {_said(doc['a'])}; B {_said(doc['b'])}")
     return "\n".join(lines)
 
 

@@ -92,3 +92,18 @@ def document_text(doc: dict, number: int, placeholders: list[str],
 def _short(value: Any) -> str:
     shown = value if isinstance(value, str) else json.dumps(value, default=str)
     return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def sample_lines(title: str, found: dict, describe, spans=lambda doc: []) -> list[str]:
+    """Text lines for one group of sampled documents (`found`: `docs` counted, `sample`
+    shown): a heading, then per document its id and `describe(doc)`, its URL and a snippet
+    with `spans(doc)` marked. No lines for an empty group."""
+    if not found["docs"]:
+        return []
+    lines = [f"\n{title}: {found['docs']:,}"]
+    for doc in found["sample"]:
+        lines.append(f"  {doc['id']}  {describe(doc)}")
+        if doc["url"]:
+            lines.append(f"    {doc['url']}")
+        lines.append("    | " + snippet(doc["text"], spans(doc)))
+    return lines

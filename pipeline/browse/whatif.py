@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import yaml
 
 from pipeline.browse.output import KEPT, BrowseError, JobOutput, Position
-from pipeline.browse.show import CORE, snippet, spans_of, placeholders_of
+from pipeline.browse.show import CORE, placeholders_of, sample_lines, spans_of
 from pipeline.browse.thresholds import FAMILIES, CannotEvaluate, Verdict
 from pipeline.browse.where import quote_column
 from pipeline.registry import get_stage_class
@@ -314,14 +314,9 @@ def _as_text(result: dict, placeholders: list[str]) -> str:
     titles = {"now_rejected": "kept before, rejected now", "now_kept": "rejected before, kept now",
               "unsure": "fate unknown without a re-run"}
     for kind, found in result["changed"].items():
-        if not found["docs"]:
-            continue
-        lines.append(f"\n{titles[kind]}: {found['docs']:,}")
-        for doc in found["sample"]:
-            lines.append(f"  {doc['id']}  {_fate(doc['before'])} -> {_fate(doc['after'])}")
-            if doc["url"]:
-                lines.append(f"    {doc['url']}")
-            lines.append("    | " + snippet(doc["text"], spans_of(doc, placeholders)))
+        lines += sample_lines(titles[kind], found,
+                              lambda doc: f"{_fate(doc['before'])} -> {_fate(doc['after'])}",
+                              lambda doc: spans_of(doc, placeholders))
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
 
