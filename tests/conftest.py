@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -77,3 +78,17 @@ def kill_tree(proc: subprocess.Popen) -> None:
             pass  # already gone with its process group
     psutil.wait_procs(family, timeout=30)
     proc.wait()
+
+
+def leave_phase_half_done(out: Path, phase: str) -> Path:
+    """Leave a finished job's output as a kill during its global stage's `phase` would: the
+    phase's first unit committed, none after it, nothing the later steps wrote. Returns the
+    stage's `_phases` folder (one sub-folder of committed unit markers per phase)."""
+    phases = next((out / "_work" / "global").glob("*/*/_phases"))
+    for marker in sorted((phases / phase).glob("*.json"))[1:]:
+        marker.unlink()
+    for folder in ("data", "rejected", "manifests", "report"):
+        shutil.rmtree(out / folder)
+    for segment in (out / "_work").glob("segment-1"):
+        shutil.rmtree(segment)
+    return phases

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -11,7 +10,7 @@ import pytest
 
 from pipeline.runner import run_job
 from pipeline.spec import load_spec
-from tests.conftest import make_text, write_jsonl, write_spec
+from tests.conftest import leave_phase_half_done, make_text, write_jsonl, write_spec
 
 
 def corpus(tmp_path: Path) -> dict[str, str]:
@@ -111,15 +110,8 @@ def test_resume_inside_global_phase_gives_same_result(tmp_path, ray_cluster):
     spec = load_spec(spec_for(tmp_path, "resumed", "{partitions: 3}"))
     run_job(spec, progress=False, keep_work=True)
     out = tmp_path / "resumed"
-    # Leave what a kill during the `group` phase leaves: hash phase done, one partition of
-    # `group` committed, nothing after it.
-    phases = next((out / "_work" / "global").glob("*/*/_phases"))
-    for marker in sorted((phases / "group").glob("*.json"))[1:]:
-        marker.unlink()
-    for folder in ("data", "rejected", "manifests", "report"):
-        shutil.rmtree(out / folder)
-    for segment in (out / "_work").glob("segment-1"):
-        shutil.rmtree(segment)
+    # hash phase done, one partition of `group` committed, nothing after it
+    phases = leave_phase_half_done(out, "group")
     hash_markers = {p.name: p.read_text() for p in (phases / "hash").glob("*.json")}
     run_job(spec, progress=False, keep_work=True)
     assert {p.name: p.read_text() for p in (phases / "hash").glob("*.json")} == hash_markers

@@ -4,7 +4,6 @@ but the first, the rest of each text byte for byte; the sentence splitter; Bloom
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from stages._dedup_spans.bloom import BloomFilter, bloom_shape, subfilter_of
 from stages._dedup_spans.sentences import sentence_ranges
 from stages._dedup_spans.spans import SpanRule, batch_hashes, cut, document_spans
 from stages.dedup_spans import DedupSpansConfig
-from tests.conftest import assert_accounting, make_text, write_jsonl, write_spec
+from tests.conftest import (assert_accounting, leave_phase_half_done, make_text, write_jsonl,
+                            write_spec)
 
 NAV = "Subscribe to our newsletter for weekly updates on river and forest news."
 # three sentences, none ending in an abbreviation
@@ -174,12 +174,8 @@ def test_resume_inside_the_group_phase_gives_the_same_result(tmp_path, ray_clust
     spec = load_spec(spec_for(tmp_path, "resumed", "{unit: paragraph, partitions: 3}"))
     run_job(spec, progress=False, keep_work=True)
     out = tmp_path / "resumed"
-    # What a kill during `group` leaves: `spans` done, one `group` unit committed.
-    phases = next((out / "_work" / "global").glob("*/*/_phases"))
-    for marker in sorted((phases / "group").glob("*.json"))[1:]:
-        marker.unlink()
-    for folder in ("data", "rejected", "manifests", "report"):
-        shutil.rmtree(out / folder)
+    # `spans` done, one `group` unit committed, nothing after it
+    phases = leave_phase_half_done(out, "group")
     span_markers = {p.name: p.read_text() for p in (phases / "spans").glob("*.json")}
     assert len(span_markers) == 3
     run_job(spec, progress=False, keep_work=True)
