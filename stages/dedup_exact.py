@@ -28,9 +28,8 @@ from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput
 from stages._shared.partitioned import (PartitionUnit, ShardUnit, Written, holders,
                                         read_partition, read_shard_decisions, run_phase,
-                                        unit_file, write_partitioned, write_shard_sources)
-
-MAX_AUTO_PARTITIONS = 1024
+                                        shard_partitions, unit_file, write_partitioned,
+                                        write_shard_sources)
 
 # A shard is its number in the sorted list of shard ids: sorting by number then orders
 # copies exactly as sorting by id would, so ties keep the same copy.
@@ -95,7 +94,7 @@ class DedupExact(GlobalStage):
 
     def plan(self, ctx: GlobalContext) -> dict:
         shards = sorted(ctx.shard_ids)
-        partitions = self.config.partitions or max(1, min(len(shards), MAX_AUTO_PARTITIONS))
+        partitions = shard_partitions(self.config.partitions, len(shards))
         hash_folder = posixpath.join(ctx.work_dir, "hash")
         dups_folder = posixpath.join(ctx.work_dir, "dups")
         hashed = run_phase(ctx, "hash", self._hash_shard, [

@@ -44,16 +44,14 @@ from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput, with_column
 from stages._dedup_minhash import minhash as mh
 from stages._shared.components import LABELS, connected_components, write_edges
-from stages._shared.partitioned import (PartitionUnit, Written, holders, partition_of,
-                                        read_partition, read_rows, read_shard_decisions,
-                                        run_phase, unit_file, write_partitioned,
-                                        write_shard_sources)
+from stages._shared.partitioned import (MAX_AUTO_PARTITIONS, PartitionUnit, Written, holders,
+                                        partition_of, read_partition, read_rows,
+                                        read_shard_decisions, run_phase, unit_file,
+                                        write_partitioned, write_shard_sources)
 
 # Default partitions of the shuffles: one per DOCS_PER_PARTITION documents (a unit of the
-# candidates phase then sorts ~1.4M band rows, ~30 MB), at most MAX_AUTO_PARTITIONS. Every
-# unit reads from each file that holds its partition, so more is not free.
+# candidates phase then sorts ~1.4M band rows, ~30 MB), at most MAX_AUTO_PARTITIONS.
 DOCS_PER_PARTITION = 100_000
-MAX_AUTO_PARTITIONS = 1024
 SIGNATURE_BATCH = 2048  # rows read at a time (then cut into ~1 MB pieces, see minhash.py)
 SHINGLE_ROW_GROUP = 1024  # rows per row group of the shingle files: `verify` reads few
 VERIFY_WINDOW = 8  # with verify, a bucket member is paired with the next 7 as well

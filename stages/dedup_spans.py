@@ -33,10 +33,10 @@ from stages._dedup_spans.phases import DECISIONS, SPANS, BloomUnit, Grouped, Has
     group_bloom, group_exact, partition_of_spans
 from stages._dedup_spans.spans import SpanRule, batch_hashes, cut_batch
 from stages._shared.partitioned import PartitionUnit, ShardUnit, holders, \
-    read_shard_decisions, run_phase, unit_file, write_partitioned, write_shard_sources
+    read_shard_decisions, run_phase, shard_partitions, unit_file, write_partitioned, \
+    write_shard_sources
 from stages._shared.words import whitespace_words
 
-MAX_AUTO_PARTITIONS = 1024
 READ_BATCH = 2048
 
 
@@ -88,7 +88,7 @@ class DedupSpans(GlobalStage):
     def plan(self, ctx: GlobalContext) -> dict:
         cfg, shards = self.config, sorted(ctx.shard_ids)
         bloom = cfg.mode == "bloom"
-        partitions = cfg.partitions or max(1, min(len(shards), MAX_AUTO_PARTITIONS))
+        partitions = shard_partitions(cfg.partitions, len(shards))
         partitions = min(partitions, SUBFILTERS) if bloom else partitions
         span_folder = posixpath.join(ctx.work_dir, "spans")
         group_folder = posixpath.join(ctx.work_dir, "group")

@@ -38,6 +38,17 @@ class Source(NamedTuple):
     units: list[int]
 
 
+# Hash partitions of a shuffle at most, unless a spec asks for more: every unit of the next
+# phase reads from each file that holds its partition, so more partitions are not free.
+MAX_AUTO_PARTITIONS = 1024
+
+
+def shard_partitions(configured: int | None, shards: int) -> int:
+    """A shuffle's partitions: the configured number, else one per shard (at most
+    MAX_AUTO_PARTITIONS)."""
+    return configured or max(1, min(shards, MAX_AUTO_PARTITIONS))
+
+
 @dataclass(frozen=True)
 class PartitionUnit:
     """The work of one unit that reads one partition and writes one file."""
