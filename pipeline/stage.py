@@ -251,11 +251,12 @@ def has_text(texts: pa.Array | pa.ChunkedArray, content: str = _HAS_CONTENT) -> 
 
 
 def on_rows_with_text(texts: pa.Array | pa.ChunkedArray, score: Callable[[list[str]], Any],
-                      type: pa.DataType = pa.float64()) -> tuple[pa.Array, np.ndarray]:
-    """Call `score` once on the texts of the rows that have text and scatter its results
-    back: rows without text get null (and are never shown to the model). Returns the column
-    and the has-text mask, so the caller can reject those rows as `EMPTY_TEXT`."""
-    mask = has_text(texts)
+                      type: pa.DataType = pa.float64(),
+                      content: str = _HAS_CONTENT) -> tuple[pa.Array, np.ndarray]:
+    """Call `score` once on the texts of the rows that have text (see `has_text`) and scatter
+    its results back: rows without text get null (and are never shown to the model). Returns
+    the column and the has-text mask, so the caller can reject those rows as `EMPTY_TEXT`."""
+    mask = has_text(texts, content)
     present = texts if mask.all() else pc.filter(texts, pa.array(mask))
     results = list(score(present.to_pylist())) if len(present) else []
     return scatter(results, mask, type), mask

@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.stage import EMPTY_TEXT, StageOutput, reasons_where, with_column
+from pipeline.stage import EMPTY_TEXT, StageOutput, on_rows_with_text, reasons_where, \
+    with_column
 from stages._shared import fasttext_models
 
 DEFAULT_LABEL = "hq"
@@ -41,12 +42,8 @@ class FastTextClassifier(fasttext_models.HoldsModel):
 
     def process(self, table: pa.Table) -> StageOutput:
         # fastText's own notion of empty (Unicode separators count as space), kept as it was
-        has_text = fasttext_models.has_content(table["text"])
-        lines = fasttext_models.one_line(table["text"])
-        present = lines if has_text.all() else pc.filter(lines, pa.array(has_text))
-        scores = np.zeros(len(has_text))
-        scores[has_text] = self.score(present.to_pylist())
-        score = pa.array(scores, mask=~has_text)
+        score, has_text = on_rows_with_text(fasttext_models.one_line(table["text"]), self.score,
+                                            content=fasttext_models.HAS_CONTENT)
         out = with_column(table, self.config.column, score)
         if self.config.mode == "annotate":
             return StageOutput(out, None)

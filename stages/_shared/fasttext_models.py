@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.stage import has_text, local_file
+from pipeline.stage import local_file
 
 LABEL_PREFIX = "__label__"
 # A row is empty when it holds no character outside Unicode whitespace and separators.
-_HAS_CONTENT = r"[^\s\p{Z}]"
+HAS_CONTENT = r"[^\s\p{Z}]"
 
 
 def local_model_file(value: str, hint: str = "") -> str:
@@ -72,11 +72,6 @@ def one_line(texts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
 
 def one_line_str(text: str) -> str:
     return text.replace("\n", " ")
-
-
-def has_content(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """`has_text` with fastText's notion of empty (Unicode separators count as space)."""
-    return has_text(texts, _HAS_CONTENT)
 
 
 def predict(model, texts: Sequence[str], k: int = 1) -> tuple[list[list[str]], list[np.ndarray]]:
