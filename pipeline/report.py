@@ -247,10 +247,13 @@ def render_html(summary: dict) -> str:
             parts += [f"<h2>{html.escape(step['stage'])} (step {step['step'] + 1}): counts</h2>",
                       _bars(sorted(step["counters"].items()), "#5b8def")]
     for stage in summary.get("global_stages", []):
+        stats = stage["stats"]
         rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in stage["stats"].items())
+                       for k, v in stats.items() if not _is_rows(v))
         parts.append(f"<h2>{html.escape(stage['stage'])} (step {stage['step'] + 1})</h2>"
                      f"<table>{rows}</table>")
+        parts += [f"<h3>{html.escape(str(k))}</h3>{_rows_table(v)}"
+                  for k, v in stats.items() if _is_rows(v)]
     if summary["failures"]:
         parts.append("<h2>Failed shards</h2><ul>" + "".join(
             f"<li><code>{html.escape(f['shard'])}</code> {html.escape(f['error'])}</li>"
@@ -260,6 +263,29 @@ def render_html(summary: dict) -> str:
             f"<style>{_CSS}</style></head><body>{body}"
             f"<script type=application/json id=summary>{html.escape(json.dumps(summary))}"
             "</script></body></html>")
+
+
+def _is_rows(value) -> bool:
+    """A global stage's statistic that is a table: a list of flat dicts (one per row)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _rows_table(rows: list[dict]) -> str:
+    """A table of rows with the first row's keys as headers; numbers with 4 significant
+    digits (floats) or thousands separators (integers)."""
+    headers = list(rows[0])
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return "" if value is None else str(value)
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(row.get(h)))}</td>"
+                                    for h in headers) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _funnel_svg(funnel: list[dict]) -> str:
