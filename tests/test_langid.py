@@ -216,3 +216,66 @@ stages:
 """)
     with pytest.raises(SpecError, match="line 5.*model file not found"):
         load_spec(spec_path)
+
+
+# Short sentences in languages lid.176 does not know, or confuses: it answers with a low
+# score (and a wrong language); lingua knows them.
+UNSURE = {
+    "zu": "Ngiyathanda ukufunda izincwadi.",
+    "yo": "Mo fẹ́ràn láti ka ìwé.",
+    "mi": "E pai ana ahau ki te panui pukapuka.",
+    "sn": "Ndinoda kudya sadza nenyama.",
+}
+
+
+@pytest.fixture(scope="module")
+def with_lingua():
+    return LangId(LangIdConfig(fallback="lingua", min_score=0.0))
+
+
+def test_lingua_judges_only_the_unsure_documents_and_gets_them_right(stage, with_lingua):
+    texts = list(UNSURE.values()) + [LONG["en"], SHORT["de"]]
+    alone_langs, alone_scores, _ = identify(stage, texts)
+    assert all(s < 0.7 for s in alone_scores[:4]) and alone_langs[:4] != list(UNSURE)
+    out = with_lingua.process(pa.table({"text": texts})).table
+    assert out["lang"].to_pylist() == list(UNSURE) + ["en", "de"]
+    assert out["lang_fallback"].to_pylist() == [True] * 4 + [False] * 2
+    # the sure rows keep fastText's own score; the judged ones carry lingua's confidence
+    assert out["lang_score"].to_pylist()[4:] == alone_scores[4:]
+    assert out["lang_score"].to_pylist()[:4] != alone_scores[:4]
+
+
+def test_min_score_judges_lingua_rows_by_lingua_confidence_and_empty_stays_empty():
+    stage = LangId(LangIdConfig(fallback={"engine": "lingua", "below": 0.7}, min_score=0.99))
+    out = stage.process(pa.table({"text": [UNSURE["mi"], "", LONG["en"]]}))
+    score = out.table["lang_score"].to_pylist()
+    expected = ["lang_low_score" if score[0] < 0.99 else None, "empty_text",
+                "lang_low_score" if score[2] < 0.99 else None]
+    assert out.reasons.to_pylist() == expected
+    assert out.table["lang"].to_pylist()[1] is None
+
+
+def test_a_language_set_restricts_what_lingua_may_answer():
+    stage = LangId(LangIdConfig(fallback={"languages": ["en", "xh"]}, min_score=0.0))
+    langs = stage.process(pa.table({"text": [UNSURE["zu"]]})).table["lang"].to_pylist()
+    assert langs == ["xh"]  # the nearest of the two it may choose
+
+
+def test_fallback_options_are_validated():
+    with pytest.raises(ValidationError, match="lingua does not know qq"):
+        LangIdConfig(fallback={"languages": ["en", "qq"]})
+    with pytest.raises(ValidationError, match="at least two languages"):
+        LangIdConfig(fallback={"languages": ["en"]})
+    with pytest.raises(ValidationError):
+        LangIdConfig(fallback="cld3")
+    with pytest.raises(ValidationError):
+        LangIdConfig(fallback={"below": 2})
+    assert LangId(LangIdConfig(fallback="lingua")).produces() == \
+        ("lang", "lang_score", "lang_fallback")
+
+
+def test_a_stage_with_fallback_pickles_without_a_built_detector(with_lingua):
+    with_lingua.process(pa.table({"text": [UNSURE["yo"]]}))  # builds lingua
+    copy = pickle.loads(pickle.dumps(with_lingua))
+    assert copy._model is None and copy._fallback._detector is None
+    assert copy.process(pa.table({"text": [UNSURE["yo"]]})).table["lang"].to_pylist() == ["yo"]
