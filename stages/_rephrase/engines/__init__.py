@@ -10,6 +10,11 @@ Determinism: every prompt gets its own seed, derived from the spec's `seed` and 
 itself (`Sampling.seed_for`), so the same prompt yields the same text on a re-run, whichever
 batch or worker it lands in (exactly so for vLLM and the transformers engine; an OpenAI-
 compatible server honours it when it supports `seed`, as `vllm serve` does).
+
+Structured answers: `Sampling.json_schema` (JSON text of a JSON Schema) asks an engine that
+can enforce one to do so - `openai` sends it as `response_format`, `vllm` as guided decoding;
+`transformers` ignores it (its caller parses the answer tolerantly). None, the default, changes
+nothing about a request.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Sampling:
     top_p: float
     max_tokens: int
     seed: int
+    json_schema: str | None = None  # JSON Schema (as JSON text) the answer must follow
 
     def seed_for(self, prompt: str) -> int:
         """A 31-bit seed for one prompt: stable across runs, batches and workers."""

@@ -14,6 +14,7 @@ not be able to send, say, cloud credentials to a URL it chose.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -87,6 +88,9 @@ class OpenAIEngine:
         body = {"model": self.model, "messages": chat, "temperature": sampling.temperature,
                 "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
                 "seed": sampling.seed_for(chat_to_text(chat)), "n": 1}
+        if sampling.json_schema:  # structured outputs: the server constrains the answer
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": json.loads(sampling.json_schema), "strict": True}}
         try:  # a copy per request: the pool's threads each run their own retry loop
             return self._retrying.copy()(self._attempt, body)
         except _Retryable as last:
