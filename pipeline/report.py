@@ -271,9 +271,9 @@ def _is_rows(value) -> bool:
 
 
 def _rows_table(rows: list[dict]) -> str:
-    """A table of rows with the first row's keys as headers; numbers with 4 significant
-    digits (floats) or thousands separators (integers)."""
-    headers = list(rows[0])
+    """A table of rows with the first row's keys as headers, those with text (naming the
+    row) first; numbers with 4 significant digits (floats) or thousands separators."""
+    headers = sorted(rows[0], key=lambda h: not isinstance(rows[0][h], str))
 
     def cell(value) -> str:
         if isinstance(value, float):
