@@ -53,11 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     decontam.add_argument("--top", type=int, default=10)
     decontam.add_argument("--json", action="store_true")
     browse = add_browse_commands(sub)  # inspect, whatif, diff (pipeline/browse/)
+    from pipeline.export import command as export_command
+    export_command.add_arguments(sub.add_parser("export", help="write a job's kept documents "
+                                                "as Megatron, numpy or JSONL training files"))
 
     args = parser.parse_args(argv)
     try:
         return ({"run": _run, "validate": _validate, "stages": _stages, "report": _report,
-                 "decontam-report": _decontam_report} | browse)[args.command](args)
+                 "decontam-report": _decontam_report, "export": export_command.main}
+                | browse)[args.command](args)
     except SpecError as exc:
         print(f"error: invalid spec\n{exc}", file=sys.stderr)
         return 2
