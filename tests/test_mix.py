@@ -260,3 +260,37 @@ stages:
             ("{by: [lang]}", "needs column 'lang'")):
         with pytest.raises(SpecError, match=message):
             load_spec(spec(folder, "bad", f"  - mix: {options}\n"))
+
+
+def test_after_tokenize_and_bucket(tmp_path, ray_cluster):
+    """The chain the mixture recipe runs: `tokenize` counts (a word-level tokenizer: one
+    token per word), `bucket` cuts a score, `mix` takes shares of a budget by bucket (YAML
+    number keys name the buckets)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from tests.conftest import WORDS, make_text
+
+    words = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *WORDS])},
+                                       unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    words.save(str(tmp_path / "tokenizer.json"))
+    rng = np.random.default_rng(4)
+    rows = [{"id": f"t{i:04d}", "text": make_text(i, int(rng.integers(5, 400))),
+             "score": float(rng.random())} for i in range(800)]
+    write_parquet(tmp_path / "in" / "a.parquet", rows, row_group_size=200)
+    budget = sum(len(r["text"].split()) for r in rows) // 2
+    run_job(load_spec(spec(tmp_path, "chain", f"""\
+  - tokenize: {{tokenizer: tokenizer.json}}
+  - bucket: {{columns: [score], buckets: 4}}
+  - mix: {{by: [bucket], shares: {{3: 0.4, 2: 0.3, 1: 0.2, 0: 0.1}}, budget_tokens: {budget}}}
+""")), progress=False)
+    kept, rejected = outcome(tmp_path / "chain")
+    assert all(r["n_tokens"] == len(r["text"].split()) for r in kept.values())
+    assert set(rejected.values()) == {("mix", "mix:sampled_out")}
+    after = {b: sum(r["repeat"] * r["n_tokens"] for r in kept.values() if r["bucket"] == b)
+             for b in range(4)}
+    total = sum(after.values())
+    assert abs(total - budget) <= 0.01 * budget  # 800 documents: one is ~0.3% of a bucket
+    for bucket, share in {3: 0.4, 2: 0.3, 1: 0.2, 0: 0.1}.items():
+        assert abs(after[bucket] / total - share) <= 0.02 * share
+    assert_accounting(tmp_path / "chain")
