@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput, with_column
 from stages._bucket.quantiles import ColumnQuantiles, Measure, job_quantiles, read_columns
-from stages._bucket.scores import RANK_GRID, MeanScore, RankAverage, Scores, buckets_of
+from stages._bucket.scores import RANK_GRID, Scores, buckets_of, measure_for
 from stages._shared.json_file import read_json, write_json_whole
 from stages._shared.partitioned import shard_partitions
 
@@ -87,14 +87,11 @@ class Bucket(GlobalStage):
         columns, combine = tuple(cfg.columns), self._combine()
         ranges = shard_partitions(cfg.partitions, len(shards))
         grids = None
-        measure: Measure = Scores(columns)
-        if combine == "rank-average":
-            found = job_quantiles(ctx, "rank_", paths, columns, measure, len(columns),
+        if combine == "rank-average":  # first each column's grid of quantiles to rank by
+            found = job_quantiles(ctx, "rank_", paths, columns, Scores(columns), len(columns),
                                   np.linspace(0, 1, RANK_GRID + 1), ranges)
             grids = tuple(tuple(q.values) for q in found)
-            measure = RankAverage(columns, grids) if found[0].count else measure
-        elif combine == "mean":
-            measure = MeanScore(columns)
+        measure = measure_for(columns, combine, grids)
         measured = len(columns) if combine == "max" else 1
         quantiles = job_quantiles(ctx, "", paths, columns, measure, measured,
                                   np.arange(1, cfg.buckets) / cfg.buckets, ranges)
@@ -116,11 +113,8 @@ class Bucket(GlobalStage):
         """The measure and edges the plan chose, read once per worker."""
         if getattr(self, "_cached", (None,))[0] != work_dir:
             found = read_json(posixpath.join(work_dir, DECISIONS))
-            columns = tuple(self.config.columns)
-            measure: Measure = {"max": Scores, "mean": MeanScore}.get(
-                found["combine"], Scores)(columns)
-            if found["combine"] == "rank-average" and found["grids"] and found["grids"][0]:
-                measure = RankAverage(columns, tuple(map(tuple, found["grids"])))
+            measure = measure_for(tuple(self.config.columns), found["combine"],
+                                  found["grids"])
             self._cached = (work_dir, (measure, found["edges"]))
         return self._cached[1]
 

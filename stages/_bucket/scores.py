@@ -59,6 +59,17 @@ class RankAverage:
         return rank_average(score_matrix(table, self.columns), self.grids)
 
 
+def measure_for(columns: tuple[str, ...], combine: str,
+                grids: Sequence[Sequence[float]] | None) -> Scores | MeanScore | RankAverage:
+    """The measure `combine` cuts; `grids`: rank-average's quantile grids per column (empty
+    when no document has every score: then nothing is ranked and every bucket is null)."""
+    if combine == "max":
+        return Scores(columns)
+    if combine == "rank-average" and grids and grids[0]:
+        return RankAverage(columns, tuple(tuple(g) for g in grids))
+    return MeanScore(columns)
+
+
 def rank_average(matrix: np.ndarray, grids: Sequence[Sequence[float]]) -> np.ndarray:
     """Mean over columns of each value's rank in its column's grid (NaN rows stay NaN)."""
     ranks = np.column_stack([
