@@ -173,3 +173,16 @@ def test_validation_names_the_problem(rows):
         load_spec(spec(folder, "bad", "{columns: [edu_score, edu_score]}"))
     with pytest.raises(SpecError, match="combine"):
         load_spec(spec(folder, "bad", "{columns: [edu_score], combine: median}"))
+
+
+def test_no_document_scored_gives_null_buckets(tmp_path, ray_cluster):
+    write_parquet(tmp_path / "in" / "a.parquet",
+                  [{"id": f"n{i}", "text": "x", "a": None if i % 2 else 0.5,
+                    "b": 0.5 if i % 2 else None} for i in range(40)])
+    out = tmp_path / "none"
+    run_job(load_spec(spec(tmp_path, out.name, "{columns: [a, b], combine: rank-average}")),
+            progress=False)
+    assert set(kept(out).values()) == {None} and len(kept(out)) == 40
+    found = stats(out)
+    assert (found["scored"], found["unscored"]) == (0, 40)
+    assert all(row["docs"] == 0 for row in found["per_bucket"])
