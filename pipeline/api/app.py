@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from pipeline.api.config import ConfigError, ServiceConfig
+from pipeline.api.documents import documents_router
 from pipeline.api.jobs import JobService
 from pipeline.api.launcher import RayLauncher
 from pipeline.api.metrics import LatencyMiddleware, Metrics
@@ -20,6 +21,7 @@ from pipeline.api.security import BodySizeLimit, TokenAuth
 from pipeline.api.storage import StorageRoots
 from pipeline.api.store import JobStore
 from pipeline.api.web import mount_static, web_router
+from pipeline.api.whatif import whatif_router
 
 log = logging.getLogger("pipeline.api")
 
@@ -68,6 +70,8 @@ def create_app(config: ServiceConfig, *, reconcile: bool = True,
     auth = [Depends(TokenAuth(config.token))]
     app.include_router(public_router(service))
     app.include_router(api_router(service, metrics), dependencies=auth)
+    app.include_router(documents_router(service), dependencies=auth)
+    app.include_router(whatif_router(service), dependencies=auth)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
     async def openapi():

@@ -28,6 +28,8 @@ class Query:
     n: int = 5  # 0: every match
     random: bool = False
     seed: int = 0
+    offset: int = 0  # matches to skip first (paging: the control plane's documents view)
+    doc_id: str | None = None  # only documents with this id
 
     def sides(self) -> tuple[str, ...]:
         if self.kept and (self.rejected or self.stage or self.reason):
@@ -56,6 +58,8 @@ def matches(output: JobOutput, query: Query) -> tuple[str, list]:
         conditions.append(Condition("(stage = ?)", [query.stage]))
     if query.reason:
         conditions.append(reason_condition(query.reason))
+    if query.doc_id is not None:
+        conditions.append(Condition("(id = ?)", [query.doc_id]))
     if query.where:
         columns = {}
         for side in sides:
@@ -71,8 +75,11 @@ def find(output: JobOutput, query: Query) -> tuple[list[Position], int]:
     if not any(output.files(side) for side in query.sides()):
         return [], 0
     sql, params = matches(output, query)
+    if query.n and not query.random:
+        return _page(output, sql, params, query.n, query.offset)
     total = output.con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-    limit = f" LIMIT {int(query.n)}" if query.n else ""
+    limit = (f" LIMIT {int(query.n)}" if query.n else "") + \
+        (f" OFFSET {int(query.offset)}" if query.offset else "")
     order = f" ORDER BY {SIDE}, {FILE}, {ROW}"
     if query.random:  # the first n of a seeded order, shown in file order
         sql = (f"SELECT * FROM ({sql} ORDER BY hash({FILE}, {ROW}, {int(query.seed)}){limit})"
@@ -80,6 +87,32 @@ def find(output: JobOutput, query: Query) -> tuple[list[Position], int]:
     else:
         sql += order + limit
     return [Position(*row) for row in output.con.execute(sql, params).fetchall()], total
+
+
+def _page(output: JobOutput, sql: str, params: list, n: int,
+          offset: int) -> tuple[list[Position], int]:
+    """The `n` matches after the first `offset` in file order, and how many match in all.
+    Matches are counted per file first, so that only the files holding the page are sorted:
+    a deep page of a 1M-document output costs tens of milliseconds, not a sort of every
+    match."""
+    order = f"ORDER BY {SIDE}, {FILE}"
+    per_file = output.con.execute(f"SELECT {SIDE}, {FILE}, count(*) FROM ({sql}) "
+                                  f"GROUP BY ALL {order}", params).fetchall()
+    total = sum(count for *_, count in per_file)
+    holding, skip, start = [], 0, 0
+    for _, file, count in per_file:
+        if start < offset + n and start + count > offset:
+            if not holding:
+                skip = offset - start
+            holding.append(file)
+        start += count
+    if not holding:
+        return [], total
+    marks = ", ".join("?" * len(holding))
+    rows = output.con.execute(f"SELECT * FROM ({sql}) WHERE {FILE} IN ({marks}) "
+                              f"{order}, {ROW} LIMIT {int(n)} OFFSET {int(skip)}",
+                              params + holding).fetchall()
+    return [Position(*row) for row in rows], total
 
 
 def inspect(output: JobOutput, query: Query, columns: list[str] | None = None,
