@@ -43,7 +43,8 @@ class InputSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     format: str
-    paths: list[str] = Field(min_length=1)
+    # globs; a format may name its files otherwise (warc/wet: `crawl`), so not required here
+    paths: list[str] = Field(default_factory=list, min_length=1)
     text_column: str = "text"
     id_column: str = "id"
     url_column: str = "url"
@@ -153,6 +154,9 @@ def parse_spec(text: str, *, base_dir: str | None = None, source: str = "spec",
 
     base = base_dir or os.getcwd()
     raw.input.paths = [_resolve(p, base) for p in raw.input.paths]
+    extras = raw.input.model_extra or {}
+    if isinstance(extras.get("base"), str):  # the folder a crawl's listing names files in
+        extras["base"] = _resolve(extras["base"], base)
     raw.output.path = _resolve(output_override, os.getcwd()) if output_override \
         else _resolve(raw.output.path, base)
 
@@ -164,13 +168,16 @@ def parse_spec(text: str, *, base_dir: str | None = None, source: str = "spec",
                             f"unknown input format {raw.input.format!r}; "
                             f"use one of: {', '.join(formats.names())}"))
     else:
-        extras = raw.input.model_extra or {}
         problems += [_at(lines, ("input", key), msg) for key, msg in reader.check_options(extras)]
-        storage = _storage_problems(raw, lines)
-        problems += storage
-        if check_files and not storage:
-            input_files = formats.expand_paths(raw.input.paths)
-            if not input_files:
+        where = [_at(lines, ("input", key), msg) for key, msg in reader.check_source(raw.input)]
+        storage = _storage_problems(raw, reader, lines)
+        problems += where + storage
+        if check_files and not where and not storage:
+            try:
+                input_files = reader.list_files(raw.input)
+            except formats.InputListingError as exc:
+                problems.append(_at(lines, ("input", exc.key), str(exc)))
+            if not input_files and raw.input.paths:
                 problems.append(_at(lines, ("input", "paths"),
                                     f"no input files match {raw.input.paths}; "
                                     "check the path (relative paths start at the spec's folder)"))
@@ -199,11 +206,11 @@ def _resolve(path: str, base: str) -> str:
 _STORAGE_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 
 
-def _storage_problems(raw: _RawSpec, lines) -> list[str]:
+def _storage_problems(raw: _RawSpec, reader: formats.InputFormat, lines) -> list[str]:
     """One line per input or output URL whose filesystem package is not installed, so a
     missing s3fs is named here rather than as an ImportError deep inside a glob or a write."""
-    where = [(("input", "paths"), p) for p in raw.input.paths] + [(("output", "path"),
-                                                                    raw.output.path)]
+    where = [(("input", key), p) for key, p in reader.locations(raw.input)] + [
+        (("output", "path"), raw.output.path)]
     return [_at(lines, key, problem) for key, url in where
             if (problem := filesystem_problem(url))]
 

@@ -29,6 +29,15 @@ class InputFileError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+class InputListingError(ValueError):
+    """The input's file list cannot be made (a crawl's listing is missing, a slice selects
+    nothing); `key` is the input key to point at."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
 @dataclass
 class ReadBatch:
     """Rows read from a shard, plus rows that could not be turned into documents."""
@@ -55,6 +64,22 @@ class InputFormat:
 
     def options(self, input_spec) -> BaseModel:
         return self.options_model.model_validate(input_spec.model_extra or {})
+
+    def check_source(self, input_spec) -> list[tuple[str, str]]:
+        """(input key, problem) with where the files come from; `paths` by default."""
+        if input_spec.paths:
+            return []
+        return [("paths", "missing required key 'input.paths'; add it")]
+
+    def locations(self, input_spec) -> list[tuple[str, str]]:
+        """(input key, path or URL) the input is read from, whose filesystem must be
+        installed before any file is listed."""
+        return [("paths", p) for p in input_spec.paths]
+
+    def list_files(self, input_spec) -> list[str]:
+        """The files to read, in a stable order (it decides the shards): the globs of
+        `paths`, expanded. May raise InputListingError."""
+        return expand_paths(input_spec.paths)
 
     def columns(self, input_spec, files: list[str], wants_html: bool) -> list[str]:
         content = "html" if wants_html else "text"

@@ -30,9 +30,11 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
+from pipeline.io import common_crawl
 from pipeline.io.charset import resolve_charset
+from pipeline.io.common_crawl import CrawlOptions
 from pipeline.io.formats import InputFileError, InputFormat, ReadBatch, register, relative_names
 from pipeline.io.http_payload import BadHttpPayload, looks_binary, parse_http_response
 from pipeline.io.warc_records import GZIP_MAGIC, WARC_MAGIC, Damage, Record, iter_records
@@ -42,7 +44,7 @@ _SPLIT_PROBE_BYTES = 8 * MiB  # a first gzip member longer than this: a whole-fi
 _HTML_SNIFF = (b"<!doctype html", b"<html")
 
 
-class _CommonOptions(BaseModel):
+class _CommonOptions(CrawlOptions):
     model_config = ConfigDict(extra="forbid")
     shard_bytes: int = Field(64 * MiB, gt=0, description="split files larger than this")
     max_record_bytes: int = Field(
@@ -61,8 +63,39 @@ class WetOptions(_CommonOptions):
     pass
 
 
+class _WebArchiveInput(InputFormat):
+    """What warc and wet share: files from `paths`, or a Common Crawl crawl by name."""
+
+    def check_source(self, input_spec):
+        problems = common_crawl.keys_problems(input_spec.model_extra or {}, input_spec.paths)
+        if problems or (input_spec.model_extra or {}).get("crawl") is not None:
+            return problems
+        return super().check_source(input_spec)
+
+    def locations(self, input_spec):
+        base = (input_spec.model_extra or {}).get("base", common_crawl.DEFAULT_BASE)
+        if (input_spec.model_extra or {}).get("crawl") is not None and isinstance(base, str):
+            return [("base", base)]
+        return super().locations(input_spec)
+
+    def list_files(self, input_spec):
+        if (input_spec.model_extra or {}).get("crawl") is None:
+            return super().list_files(input_spec)
+        try:
+            options = self.options(input_spec)
+        except ValidationError:
+            return []  # check_options names the invalid value
+        return common_crawl.crawl_files(options, self.name)
+
+    def plan_shards(self, input_spec, files):
+        options = self.options(input_spec)
+        names = common_crawl.listed_names(files, options) if options.crawl \
+            else relative_names(files)
+        return _plan(files, options.shard_bytes, names, common_crawl.storage_options(options))
+
+
 @register
-class WarcInput(InputFormat):
+class WarcInput(_WebArchiveInput):
     name = "warc"
     options_model = WarcOptions
 
@@ -71,16 +104,13 @@ class WarcInput(InputFormat):
         # with a hint to put `extract` first.
         return ["id", "html", "url", "source", "warc_date", "content_type", "charset"]
 
-    def plan_shards(self, input_spec, files):
-        return _plan(files, self.options(input_spec).shard_bytes)
-
     def read(self, input_spec, shard, content, batch_rows) -> Iterator[ReadBatch]:
         options = self.options(input_spec)
         policy = _Policy({t.lower() for t in options.record_types},
                          {m.lower() for m in options.content_types}, set(options.statuses),
                          options.max_record_bytes)
         batch = _Batch("html", batch_rows, options.batch_bytes)
-        for item in _records(shard, options.max_record_bytes):
+        for item in _records(shard, options):
             if isinstance(item, Damage):
                 batch.reject_damage(shard["name"], item)
             elif (item.header("warc-type") or "").lower() in policy.record_types:
@@ -132,20 +162,17 @@ def _html_document(record: Record, policy: _Policy) -> tuple[dict | None, str | 
 
 
 @register
-class WetInput(InputFormat):
+class WetInput(_WebArchiveInput):
     name = "wet"
     options_model = WetOptions
 
     def columns(self, input_spec, files, wants_html):
         return ["id", "text", "url", "source", "warc_date"]
 
-    def plan_shards(self, input_spec, files):
-        return _plan(files, self.options(input_spec).shard_bytes)
-
     def read(self, input_spec, shard, content, batch_rows) -> Iterator[ReadBatch]:
         options = self.options(input_spec)
         batch = _Batch("text", batch_rows, options.batch_bytes)
-        for item in _records(shard, options.max_record_bytes):
+        for item in _records(shard, options):
             if isinstance(item, Damage):
                 batch.reject_damage(shard["name"], item)
             elif (item.header("warc-type") or "").lower() == "conversion":
@@ -162,14 +189,14 @@ class WetInput(InputFormat):
 
 
 # -- shards -----------------------------------------------------------------------------------
-def _plan(files: list[str], shard_bytes: int) -> list[dict]:
-    names = relative_names(files)
+def _plan(files: list[str], shard_bytes: int, names: dict[str, str],
+          storage: dict) -> list[dict]:
     shards = []
     for path in files:
-        fs, local = fsspec.core.url_to_fs(path)
+        fs, local = fsspec.core.url_to_fs(path, **storage)
         try:
             size = fs.size(local)
-            splittable = size > shard_bytes and _splittable(path, size)
+            splittable = size > shard_bytes and _splittable(path, size, storage)
         except OSError:
             size, splittable = 0, False  # unreadable: one shard, whose read reports it
         if not splittable:
@@ -182,10 +209,10 @@ def _plan(files: list[str], shard_bytes: int) -> list[dict]:
     return shards
 
 
-def _splittable(path: str, size: int) -> bool:
+def _splittable(path: str, size: int, storage: dict) -> bool:
     """Plain WARCs split anywhere; a gzip only when its first member ends before the file
     does (records are separate members, as in Common Crawl)."""
-    with fsspec.open(path, "rb") as handle:
+    with fsspec.open(path, "rb", **storage) as handle:
         if not handle.read(2).startswith(GZIP_MAGIC[:2]):
             return True
         handle.seek(0)
@@ -206,16 +233,16 @@ def _splittable(path: str, size: int) -> bool:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _records(shard: dict, max_record_bytes: int) -> Iterator[Record | Damage]:
+def _records(shard: dict, options: _CommonOptions) -> Iterator[Record | Damage]:
     path = shard["path"]
     try:
-        handle = fsspec.open(path, "rb").open()
+        handle = fsspec.open(path, "rb", **common_crawl.storage_options(options)).open()
     except FileNotFoundError:
         raise InputFileError(path, "file not found") from None
     with handle:
         compressed = _check_is_warc(handle, path)
         yield from iter_records(handle, compressed, shard["start"], shard["end"],
-                                max_record_bytes)
+                                options.max_record_bytes)
 
 
 def _check_is_warc(handle, path: str) -> bool:
