@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("output")
 
     sub.add_parser("train-classifier", add_help=False,
-                   help="train a fastText quality classifier (see --help)")
+                   help="train a classifier: fastText (--positive, --negative) or a head "
+                        "on an encoder from a job's labels (--from; see --help)")
 
     sub.add_parser("serve", add_help=False,
                    help="start the control plane: REST API, job store, web dashboard "

@@ -2,6 +2,9 @@
 
     pipeline train-classifier --positive good/*.parquet --negative cc/*.jsonl --out hq.bin
 
+(With `--from OUT`, it trains a head on a frozen encoder's embeddings of a job's labelled
+documents instead: stages/_classify/train_head.py.)
+
 Inputs are Parquet or JSONL files (optionally compressed) with a `text` column. Documents
 stream through temporary files, so memory stays small whatever the corpus size:
 
@@ -264,10 +267,19 @@ def _evaluate(model, heldout: str, positive: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(arg == "--from" or arg.startswith("--from=") for arg in argv):
+        # a head on a frozen encoder, from a job's labelled documents (train_head.py)
+        from stages._classify.train_head import main as train_head_main
+
+        return train_head_main(argv)
     parser = argparse.ArgumentParser(
         prog="pipeline train-classifier",
         description="Train a fastText quality classifier; prints held-out precision, recall "
-                    "and F1 of the positive class.")
+                    "and F1 of the positive class.",
+        epilog="With --from OUT --label-column COL --task regression|classification "
+               "--encoder DIR --out MODEL_DIR it trains a head on a frozen encoder's "
+               "embeddings instead (`pipeline train-classifier --from OUT --help`).")
     defaults = TrainOptions()
     parser.add_argument("--positive", nargs="+", required=True,
                         help="Parquet/JSONL files (or globs) of documents to keep")
