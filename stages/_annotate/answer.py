@@ -28,7 +28,12 @@ from stages._rephrase.checks import DEFAULT_REFUSALS, REFUSAL_WINDOW
 
 ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
-_REFUSAL = re.compile("|".join(f"(?:{p})" for p in DEFAULT_REFUSALS), re.IGNORECASE)
+# rephrase's refusal openings, matched at the start of an answer as rephrase matches them
+_REFUSAL = re.compile(r"\W*(?:" + "|".join(f"(?:{p})" for p in DEFAULT_REFUSALS) + ")",
+                      re.IGNORECASE)
+# the value after `name:` / `name =`: a double- or single-quoted string, or the rest of the
+# line up to a comma or brace (never starting with a quote: an unclosed one is no value)
+_LINE_VALUE = r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,}"'][^\n,}]*)"""
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 _SHOWN_CHARS = 40  # of a rejected value, in the error
@@ -116,7 +121,7 @@ def parse_answer(text: str, finish_reason: str, fields: Schema,
 
 
 def _why_nothing(text: str, finish_reason: str) -> str:
-    if finish_reason == "content_filter" or _REFUSAL.match(text.lstrip()[:REFUSAL_WINDOW]):
+    if finish_reason == "content_filter" or _REFUSAL.match(text[:REFUSAL_WINDOW]):
         return "refusal"
     if not text.strip():
         return "empty_answer"
@@ -153,9 +158,8 @@ def _key_value_lines(text: str, fields: Schema, prefix: str) -> dict[str, Any]:
     found = {}
     for name in fields:
         names = "|".join(re.escape(n) for n in ([name, f"{prefix}_{name}"] if prefix else [name]))
-        match = re.search(rf'(?<![\w])["\']?(?:{names})["\']?\s*[:=]\s*'
-                          rf'("(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[^\s,}}"\'][^\n,}}]*)',
-                          text, re.IGNORECASE)
+        match = re.search(rf"(?<![\w])[\"']?(?:{names})[\"']?\s*[:=]\s*" + _LINE_VALUE, text,
+                          re.IGNORECASE)
         if match:
             raw = match.group(1).strip()
             quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'"
