@@ -351,3 +351,31 @@ def test_spec_errors_name_the_problem(tmp_path):
                                                    f"{endpoint}}}"))
     assert spec.steps[0].stage.requires() == ("text", "id")
     assert spec.columns_after[0][-3:] == ["dataman_overall", "dataman_domain", "annotate_error"]
+
+
+def test_vllm_gets_the_schema_under_the_name_its_release_uses(monkeypatch):
+    """No vLLM here: stand-ins for its `sampling_params` module, new (structured_outputs)
+    and old (guided_decoding), check which argument the engine builds from the schema."""
+    import sys
+    import types
+
+    from stages._rephrase.engines.vllm import structured_outputs
+
+    class Params:
+        def __init__(self, json):
+            self.json = json
+
+    schema = json.dumps(json_schema(EDU_FIELDS))
+    new, old = types.ModuleType("vllm.sampling_params"), types.ModuleType("vllm.sampling_params")
+    new.StructuredOutputsParams, new.GuidedDecodingParams = Params, Params
+    old.GuidedDecodingParams = Params
+    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", new)
+    (name, params), = structured_outputs(schema).items()
+    assert name == "structured_outputs" and params.json == json_schema(EDU_FIELDS)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", old)
+    (name, params), = structured_outputs(schema).items()
+    assert name == "guided_decoding" and params.json == json_schema(EDU_FIELDS)
+    stage = Annotate(AnnotateConfig(engine="vllm", model="/models/q",
+                                    vllm={"tensor_parallel_size": 2}))
+    assert (stage.resources().gpus, stage.packages()) == (2, {"vllm": "gpu"})
