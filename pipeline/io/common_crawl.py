@@ -31,6 +31,8 @@ HTTPS_BASE = "https://data.commoncrawl.org/"
 LISTING_NAMES = {"warc": "warc.paths.gz", "wet": "wet.paths.gz"}
 CRAWL_NAME = re.compile(r"CC-MAIN-(\d{4})-(\d{2})")
 _SLICE = re.compile(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?")
+_SIGNED = (f"{DEFAULT_BASE} takes signed requests only: set AWS credentials (any "
+           f"account), or read over HTTPS with `base: {HTTPS_BASE}`")
 # the keys that only mean something together with `crawl`
 _CRAWL_KEYS = ("files", "sample", "base", "anonymous")
 # unsigned requests, per protocol (http(s) and local folders need no such option)
@@ -45,8 +47,8 @@ class Sample(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     count: int | None = Field(None, gt=0, description="how many files")
-    fraction: float | None = Field(None, gt=0, le=1,
-                                   description="which share of the listing (rounded, at least 1 file)")
+    fraction: float | None = Field(
+        None, gt=0, le=1, description="which share of the listing (rounded, at least 1 file)")
     seed: int = Field(0, description="another seed gives another sample")
 
     @model_validator(mode="after")
@@ -100,12 +102,12 @@ class CrawlOptions(BaseModel):
 def parse_slice(text: str) -> slice:
     """`start:end[:step]` with Python's meaning (end excluded, negatives count from the end)."""
     match = _SLICE.fullmatch(text)
-    if not match or match.group(3) == "0":
+    start, end, step = (int(g) if g else None for g in match.groups()) if match else [0] * 3
+    if not match or step == 0:
         raise PydanticCustomError(
             "files_slice", "files {value} is not a slice of the listing; write "
             "\"start:end\" (end excluded, e.g. \"0:100\"), \"start:end:step\" or \":\" for "
             "every file", {"value": repr(text)})
-    start, end, step = (int(g) if g else None for g in match.groups())
     return slice(start, end, step)
 
 
@@ -181,16 +183,14 @@ def read_listing(url: str, options: dict) -> list[str]:
                                          "(crawls: https://index.commoncrawl.org/collinfo.json) "
                                          "and `base`") from None
     except PermissionError as exc:
-        raise InputListingError("crawl", f"access denied to {url} ({exc}); "
-                                         f"{DEFAULT_BASE} takes signed requests only: set AWS "
-                                         "credentials (any account), or read over HTTPS with "
-                                         f"`base: {HTTPS_BASE}`") from None
+        raise InputListingError("crawl", f"access denied to {url} ({exc}); {_SIGNED}") from None
     except (gzip.BadGzipFile, zlib.error, EOFError, UnicodeDecodeError) as exc:
         raise InputListingError("crawl", f"{url} is not a gzipped text listing "
                                          f"({exc})") from None
     except Exception as exc:  # a listing that cannot be read is a spec problem, named
+        hint = f"; {_SIGNED}" if type(exc).__name__ == "NoCredentialsError" else ""
         raise InputListingError("crawl", f"cannot read the listing {url}: "
-                                         f"{type(exc).__name__}: {exc}") from None
+                                         f"{type(exc).__name__}: {exc}{hint}") from None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for number, line in enumerate(lines, 1):
         if "://" in line or line.startswith(("/", "~")) or ".." in line.split("/"):

@@ -24,6 +24,7 @@ stays one shard.
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -41,6 +42,8 @@ from pipeline.io.warc_records import GZIP_MAGIC, WARC_MAGIC, Damage, Record, ite
 
 MiB = 2**20
 _SPLIT_PROBE_BYTES = 8 * MiB  # a first gzip member longer than this: a whole-file gzip
+_PROBE_BLOCK = 64 * 1024  # bytes fetched at a time while looking for the first member's end
+_PLAN_THREADS = 16  # files sized and probed at once while planning shards
 _HTML_SNIFF = (b"<!doctype html", b"<html")
 
 
@@ -191,35 +194,37 @@ class WetInput(_WebArchiveInput):
 # -- shards -----------------------------------------------------------------------------------
 def _plan(files: list[str], shard_bytes: int, names: dict[str, str],
           storage: dict) -> list[dict]:
-    shards = []
-    for path in files:
+    def shards_of(path: str) -> list[dict]:
         fs, local = fsspec.core.url_to_fs(path, **storage)
         try:
             size = fs.size(local)
-            splittable = size > shard_bytes and _splittable(path, size, storage)
+            splittable = size > shard_bytes and _splittable(fs, local, size)
         except OSError:
             size, splittable = 0, False  # unreadable: one shard, whose read reports it
         if not splittable:
-            shards.append({"path": path, "name": names[path], "start": 0, "end": None})
-            continue
-        for start in range(0, size, shard_bytes):
-            end = start + shard_bytes
-            shards.append({"path": path, "name": names[path], "start": start,
-                           "end": end if end < size else None})
-    return shards
+            return [{"path": path, "name": names[path], "start": 0, "end": None}]
+        return [{"path": path, "name": names[path], "start": start,
+                 "end": start + shard_bytes if start + shard_bytes < size else None}
+                for start in range(0, size, shard_bytes)]
+
+    # On object storage each file costs a round trip or two (size, first gzip member), so a
+    # plan over thousands of a crawl's files asks for several at once; order is kept.
+    with ThreadPoolExecutor(_PLAN_THREADS) as pool:
+        return [shard for shards in pool.map(shards_of, files) for shard in shards]
 
 
-def _splittable(path: str, size: int, storage: dict) -> bool:
+def _splittable(fs, path: str, size: int) -> bool:
     """Plain WARCs split anywhere; a gzip only when its first member ends before the file
-    does (records are separate members, as in Common Crawl)."""
-    with fsspec.open(path, "rb", **storage) as handle:
+    does (records are separate members, as in Common Crawl). Reads in small blocks: an
+    object store's default block (50 MiB on S3) would fetch far more than the first member."""
+    with fs.open(path, "rb", block_size=_PROBE_BLOCK) as handle:
         if not handle.read(2).startswith(GZIP_MAGIC[:2]):
             return True
         handle.seek(0)
         inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
         read = 0
         while not inflater.eof and read < _SPLIT_PROBE_BYTES:
-            chunk = handle.read(MiB)
+            chunk = handle.read(_PROBE_BLOCK)
             if not chunk:
                 return False
             read += len(chunk)
