@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -100,6 +101,22 @@ def test_a_page_past_the_end_is_empty_and_pages_are_bounded(job):
                           params={"limit": MAX_PAGE}).json()["documents"]) == 160
     for params in ({"limit": MAX_PAGE + 1}, {"limit": 0}, {"offset": -1}, {"kept": "maybe"}):
         assert client.get(f"/jobs/{JOB_ID}/documents", params=params).status_code == 422
+
+
+def test_concurrent_pages_of_one_job_each_get_their_own_rows(job):
+    # a finished job's output stays open between requests: one query at a time uses it
+    every = all_rows(job.output)
+    offsets = list(range(0, len(every), 9)) * 2
+
+    def page(offset: int) -> list[str]:
+        response = job.client().get(f"/jobs/{JOB_ID}/documents",
+                                    params={"offset": offset, "limit": 9})
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["documents"]]
+
+    with ThreadPoolExecutor(8) as pool:
+        for offset, ids in zip(offsets, pool.map(page, offsets)):
+            assert ids == [r["id"] for r in every[offset:offset + 9]]
 
 
 def test_one_document_comes_with_its_full_text_and_every_column(job):

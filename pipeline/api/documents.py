@@ -15,7 +15,11 @@ import base64
 import datetime
 import decimal
 import math
-from typing import Any
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import duckdb
 from fastapi import APIRouter, Path, Query
@@ -33,6 +37,7 @@ from pipeline.browse.where import MAX_LENGTH as MAX_WHERE
 
 MAX_PAGE = 200  # documents per page
 SNIPPET_CHARS = 300
+KEPT_OPEN, KEPT_OPEN_S = 16, 60.0  # finished jobs' outputs kept open, and for how long
 DOC_ID = Path(min_length=1, max_length=1000, description="the document's `id`")
 # DuckDB errors a validated filter can still meet with odd values (an integer past int64)
 VALUEERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException,
@@ -86,24 +91,65 @@ ERRORS = {404: {"model": models.Message, "description": "no such job, no committ
            422: {"model": models.Message, "description": "a malformed filter"}}
 
 
-def open_output(service: JobService, job_id: str) -> JobOutput:
-    """The committed part of a job's output, held to the service's storage roots."""
-    job = service.store.get(job_id)
-    if job is None:
-        raise NotFound(job_id)
-    problem = service.roots.output_problem(job.output)
-    if problem:
-        raise Unreadable(409, f"not reading {job.output}: {problem}")
+class OpenOutputs:
+    """Finished jobs' outputs, kept open between requests: opening one (listing and reading
+    the manifests, a DuckDB connection) costs about as much as reading a page. One request
+    at a time uses an output (a DuckDB connection serves one query at a time); an active
+    job's output is opened afresh for every request, as its shards keep coming. A finished
+    job's is opened again when its record changes, and after a minute: a later job resuming
+    into the same folder shows on the earlier job's pages by then."""
+
+    def __init__(self, kept: int = KEPT_OPEN, ttl_s: float = KEPT_OPEN_S):
+        self.kept, self.ttl_s = kept, ttl_s
+        self._open: OrderedDict[str, tuple[tuple, float, JobOutput, threading.Lock]] = \
+            OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, service: JobService, job_id: str,
+                 reuse: bool = True) -> Iterator[JobOutput]:
+        """The committed part of a job's output, held to the service's storage roots;
+        `reuse=False` for long reads, which should not hold up the pages of the job."""
+        job = service.store.get(job_id)
+        if job is None:
+            raise NotFound(job_id)
+        problem = service.roots.output_problem(job.output)
+        if problem:
+            raise Unreadable(409, f"not reading {job.output}: {problem}")
+        if not reuse or not job.state.is_terminal:
+            yield _opened(job_id, job.output)
+            return
+        key = (job.output, job.version)  # any change of the job record opens it again
+        with self._lock:
+            entry = self._open.get(job_id)
+            if entry and (entry[0] != key or time.monotonic() - entry[1] > self.ttl_s):
+                entry = None
+            if entry:
+                self._open.move_to_end(job_id)
+        if entry is None:
+            entry = (key, time.monotonic(), _opened(job_id, job.output), threading.Lock())
+            with self._lock:
+                self._open[job_id] = entry
+                while len(self._open) > self.kept:
+                    self._open.popitem(last=False)
+        with entry[3]:
+            yield entry[2]
+
+
+def _opened(job_id: str, output: str) -> JobOutput:
     try:
-        return JobOutput(job.output)
+        return JobOutput(output)
     except BrowseError as exc:
         raise Unreadable(404, f"job {job_id} has no documents yet: {exc}") from None
 
 
+open_output = OpenOutputs()
+
+
 def read_page(service: JobService, job_id: str, selection: Selection) -> dict:
-    output = open_output(service, job_id)
-    positions, total = _found(output, selection)
-    docs = output.fetch(positions, list(CORE))
+    with open_output(service, job_id) as output:
+        positions, total = _found(output, selection)
+        docs = output.fetch(positions, list(CORE))
     return {"documents": [{"id": _text(d.get("id")), "kept": d["kept"],
                            "stage": d.get("stage"), "reason": d.get("reason"),
                            "url": _text(d.get("url")),
@@ -113,11 +159,11 @@ def read_page(service: JobService, job_id: str, selection: Selection) -> dict:
 
 
 def read_document(service: JobService, job_id: str, doc_id: str) -> dict:
-    output = open_output(service, job_id)
-    positions, total = _found(output, Selection(doc_id=doc_id, n=1))
-    if not positions:
-        raise Unreadable(404, f"job {job_id} has no document {doc_id!r}")
-    (doc,) = output.fetch(positions)
+    with open_output(service, job_id) as output:
+        positions, total = _found(output, Selection(doc_id=doc_id, n=1))
+        if not positions:
+            raise Unreadable(404, f"job {job_id} has no document {doc_id!r}")
+        (doc,) = output.fetch(positions)
     columns = {k: json_safe(v) for k, v in doc.items() if k != "kept"}
     return {"id": _text(doc.get("id")), "kept": doc["kept"], "stage": doc.get("stage"),
             "reason": doc.get("reason"), "url": _text(doc.get("url")),
