@@ -27,6 +27,8 @@ def add_arguments(parser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="run in this process")
     where.add_argument("--ray", action="store_true", help="run as Ray tasks")
+    parser.add_argument("--cpus", type=int, help="encoding threads in this process (default: "
+                        "every core; a Ray task encodes on one)")
     parser.add_argument("--overwrite", action="store_true", help="delete --out first")
     parser.add_argument("--keep-work", action="store_true", help="keep --out/_work/")
 
@@ -44,7 +46,7 @@ def main(args) -> int:
             reencode=args.reencode)
         mode = "local" if args.local else "ray" if args.ray else "auto"
         manifest = run_export(options, mode=mode, overwrite=args.overwrite,
-                              keep_work=args.keep_work, say=print)
+                              keep_work=args.keep_work, say=print, cpus=args.cpus)
     except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

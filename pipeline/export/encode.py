@@ -28,6 +28,7 @@ from pipeline.export.source import ExportError, InputShard
 from pipeline.io.layout import open_for_arrow
 
 ROW_GROUP_BYTES = 2**20
+ENCODE_ROWS = 4096  # documents encoded at once
 _tokenizers: dict = {}  # one loaded tokenizer per process and setting
 
 
@@ -120,8 +121,11 @@ def _payload(table: pa.Table, unit: EncodeUnit) -> tuple[pa.Array, np.ndarray, n
     if unit.reuse_ids:
         ids = table["token_ids"].combine_chunks() if table.num_rows else \
             pa.array([], pa.list_(pa.uint32()))
-    else:
-        _, ids = _tokenizer(unit).encode(table["text"].combine_chunks())
+    else:  # in batches: a batch's Encoding objects weigh far more than its ids
+        stage, texts = _tokenizer(unit), table["text"].combine_chunks()
+        batches = [stage.encode(texts.slice(start, ENCODE_ROWS))[1]
+                   for start in range(0, len(texts), ENCODE_ROWS)]
+        ids = pa.concat_arrays(batches) if batches else pa.array([], pa.list_(pa.uint32()))
     value_type = pa.uint16() if unit.dtype == "uint16" else pa.uint32()
     ids = ids.cast(pa.list_(value_type))
     tokens = pc.list_value_length(ids).fill_null(0).to_numpy(zero_copy_only=False)

@@ -32,8 +32,10 @@ MANIFEST = "manifest.json"
 
 
 def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = False,
-               keep_work: bool = False, say: Callable[[str], None] = lambda line: None) -> dict:
-    """Export and return the manifest; a finished export with the same plan is left as it is."""
+               keep_work: bool = False, say: Callable[[str], None] = lambda line: None,
+               cpus: int | None = None) -> dict:
+    """Export and return the manifest; a finished export with the same plan is left as it is.
+    `cpus`: encoding threads when run in this process (default: every core)."""
     source = JobSource(options.source)
     fs, out = fsspec.core.url_to_fs(options.out)
     work = posixpath.join(out, "_work")
@@ -52,7 +54,7 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
 
     use_ray = mode == "ray" or (mode == "auto" and (bool(os.environ.get("RAY_ADDRESS"))
                                                    or source.kept_bytes() > LOCAL_BYTES))
-    threads = 1 if use_ray else (os.cpu_count() or 1)
+    threads = 1 if use_ray else (cpus or os.cpu_count() or 1)
     units = [EncodeUnit(shard, source.root, work, options, plan["dtype"], plan["reuse_ids"],
                         threads) for shard in source.shards]
     encoded = _committed(fs, [Encoded.marker(work, u.shard.index) for u in units], Encoded)
