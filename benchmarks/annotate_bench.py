@@ -28,6 +28,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from stages._annotate.answer import parse_answer  # noqa: E402
 from stages.annotate import Annotate, AnnotateConfig  # noqa: E402
 from tests.conftest import WORDS, make_text  # noqa: E402
 from tests.tiny_lm import build_tiny_lm  # noqa: E402
@@ -64,7 +65,7 @@ def measure(stage: Annotate, tables, repeats: int) -> dict:
     prompts = [stage_prompts(stage, t) for t in tables]  # the raw loop's, before any clock
     best = {"raw": [[np.inf, np.inf] for _ in tables], "stage": [[np.inf, np.inf] for _ in tables]}
     docs = {"raw": 0, "stage": 0}
-    tokens = 0
+    tokens, same = 0, True
     for repeat in range(repeats):
         for i, (table, batch) in enumerate(zip(tables, prompts)):
             generations, wall, cpu = timed(lambda: stage.engine.generate(batch, stage.sampling))
@@ -75,8 +76,11 @@ def measure(stage: Annotate, tables, repeats: int) -> dict:
                 docs["raw"] += len(generations)
                 docs["stage"] += out.counters["annotated"]
                 tokens += sum(g.n_tokens for g in generations)
+                parsed = [parse_answer(g.text, g.finish_reason, stage.fields, stage.prefix)[1]
+                          for g in generations]  # the same answers, read the same way?
+                same &= parsed == out.table["annotate_error"].to_pylist()
     return {way: (docs[way], sum(b[0] for b in best[way]), sum(b[1] for b in best[way]))
-            for way in best} | {"tokens": tokens}
+            for way in best} | {"tokens": tokens, "same": same}
 
 
 def main() -> None:
@@ -108,7 +112,8 @@ def main() -> None:
               f"torch threads {stage.engine.torch.get_num_threads()}")
         print(f"work: {args.docs} docs ({truncated} cut to {args.max_input_tokens} tokens), "
               f"preset edu, max_tokens {args.max_tokens}, batches of {args.batch_rows} rows, "
-              f"best of {args.repeats} per batch; {result['tokens']} answer tokens per pass")
+              f"best of {args.repeats} per batch; {result['tokens']} answer tokens per pass, "
+              f"answers {'the same' if result['same'] else 'DIFFERENT'} both ways")
         print(f"raw engine loop:  {raw_docs / raw_s:7.2f} docs/s ({raw_s:.2f} s wall, "
               f"{raw_cpu:.2f} s CPU, {result['tokens'] / raw_s:.1f} tok/s)")
         print(f"annotate stage:   {stage_docs / stage_s:7.2f} docs/s ({stage_s:.2f} s wall, "
