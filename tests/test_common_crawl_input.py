@@ -165,7 +165,7 @@ def test_validate_prints_the_crawls_files(s3, tmp_path, capsys):
 
 def test_a_missing_listing_is_named_with_its_url(s3, tmp_path):
     with pytest.raises(SpecError) as error:
-        parse_spec(spec_text(f'format: warc, crawl: CC-MAIN-2023-50, files: "0:10"',
+        parse_spec(spec_text('format: warc, crawl: CC-MAIN-2023-50, files: "0:10"',
                              tmp_path / "o"))
     message = str(error.value)
     assert "line 2:" in message
@@ -330,7 +330,7 @@ def test_a_sample_is_deterministic_and_grows_by_adding_files(tmp_path):
 
 
 @pytest.mark.parametrize("keys, message", [
-    (f'crawl: CC-MAIN-24-51, files: "0:10"',
+    ('crawl: CC-MAIN-24-51, files: "0:10"',
      "'CC-MAIN-24-51' is not a Common Crawl crawl name; write CC-MAIN-<year>-<week>"),
     (f'crawl: {CRAWL}, files: "0-10"', "files '0-10' is not a slice of the listing"),
     (f'crawl: {CRAWL}, files: "::0"', "files '::0' is not a slice of the listing"),
