@@ -51,8 +51,8 @@ def main(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"exported {manifest['documents']:,} documents, {manifest['tokens']:,} tokens, "
-          f"{manifest['bytes']:,} bytes in {len(manifest['files'])} files ({manifest['dtype'] or 'text'})"
-          f" -> {options.out}/manifest.json")
+          f"{manifest['bytes']:,} bytes in {len(manifest['files'])} files "
+          f"({manifest['dtype'] or 'text'}) -> {options.out}/manifest.json")
     reason = manifest["plan"].get("reuse_reason")
     if reason:
         print(f"token_ids {'reused' if manifest['plan']['reuse_ids'] else 're-encoded'}: {reason}")
