@@ -21,6 +21,10 @@ HISTOGRAM_BINS = 20
 SAMPLES_PER_REASON = 3
 SNIPPET_CHARS = 300
 NUMERIC = ("DOUBLE", "FLOAT", "BIGINT", "INTEGER")
+CATEGORICAL = ("VARCHAR", "BOOLEAN")
+NOT_CATEGORIES = ("id", "text", "url", "source", "html")  # the documents, not annotations
+TOP_VALUES = 20
+MAX_CATEGORIES = 1000
 
 
 def build_summary(output: str) -> dict:
@@ -173,19 +177,31 @@ def _schema(con, source: str) -> dict[str, str]:
 
 
 def _column_summaries(con, files: list[str]) -> dict:
-    """Languages and histograms of the numeric annotation columns stages added."""
+    """Counts of the categorical columns (languages, labels an annotation wrote) and
+    histograms of the numeric ones, over the kept documents."""
     source = f"read_parquet({files!r}, union_by_name = true)"
     schema = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     out: dict = {}
     for name, kind, *_ in schema:
-        if name == "lang":
-            rows = con.execute(f"SELECT lang, count(*) n FROM {source} GROUP BY 1 "
-                               "ORDER BY n DESC LIMIT 20").fetchall()
-            out["lang"] = {"kind": "counts", "values": [{"value": v, "docs": n}
-                                                        for v, n in rows]}
+        if kind in CATEGORICAL and name not in NOT_CATEGORIES:
+            values = _counts(con, source, name)
+            if values is not None:
+                out[name] = {"kind": "counts", "values": values}
         elif kind in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER") and name not in ("id",):
             out[name] = {"kind": "histogram", "bins": _histogram(con, source, name)}
     return out
+
+
+def _counts(con, source: str, column: str) -> list[dict] | None:
+    """The TOP_VALUES most frequent values; None for a column of mostly distinct values
+    (titles, hosts, hashes): free text, not a category."""
+    distinct, rows = con.execute(f'SELECT count(DISTINCT "{column}"), count("{column}") '
+                                 f"FROM {source}").fetchone()
+    if distinct > TOP_VALUES and (distinct > MAX_CATEGORIES or 2 * distinct > rows):
+        return None
+    found = con.execute(f'SELECT "{column}", count(*) n FROM {source} GROUP BY 1 '
+                        f'ORDER BY n DESC, 1 NULLS LAST LIMIT {TOP_VALUES}').fetchall()
+    return [{"value": v, "docs": n} for v, n in found]
 
 
 def _histogram(con, source: str, column: str) -> list[dict]:
