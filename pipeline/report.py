@@ -153,14 +153,15 @@ def _distributions(con, kept: list[str], rejected: list[str],
     for column in numeric:
         values = " UNION ALL ".join(f'SELECT "{column}" AS v, {flag} AS kept FROM {source}'
                                     for source, flag, schema in schemas if column in schema)
-        lo, hi = con.execute(f"SELECT min(v), max(v) FROM ({values})").fetchone()
+        lo, hi = con.execute(
+            f"SELECT min(v), max(v) FROM ({values}) WHERE {_finite('v')}").fetchone()
         if lo is None:
             continue
         width = (hi - lo) / HISTOGRAM_BINS or 1
         rows = con.execute(f"""
             SELECT least(floor((v - {lo}) / {width}), {HISTOGRAM_BINS - 1}) AS b,
                    count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept)
-            FROM ({values}) WHERE v IS NOT NULL GROUP BY 1 ORDER BY 1""").fetchall()
+            FROM ({values}) WHERE {_finite('v')} GROUP BY 1 ORDER BY 1""").fetchall()
         counted = {int(b): (k, r) for b, k, r in rows}
         out[column] = {"lo": lo, "hi": lo + HISTOGRAM_BINS * width,
                        "bins": [{"lo": lo + b * width, "hi": lo + (b + 1) * width,
@@ -169,6 +170,11 @@ def _distributions(con, kept: list[str], rejected: list[str],
                                 for b in range(HISTOGRAM_BINS)],
                        "thresholds": thresholds.get(column, [])}
     return out
+
+
+def _finite(expr: str) -> str:
+    """SQL: a value that can sit on an axis (NaN would become the maximum, inf the width)."""
+    return f"{expr} IS NOT NULL AND isfinite({expr}::DOUBLE)"
 
 
 def _schema(con, source: str) -> dict[str, str]:
@@ -205,13 +211,15 @@ def _counts(con, source: str, column: str) -> list[dict] | None:
 
 
 def _histogram(con, source: str, column: str) -> list[dict]:
-    lo, hi = con.execute(f'SELECT min("{column}"), max("{column}") FROM {source}').fetchone()
+    finite = _finite(f'"{column}"')
+    lo, hi = con.execute(
+        f'SELECT min("{column}"), max("{column}") FROM {source} WHERE {finite}').fetchone()
     if lo is None:
         return []
     width = (hi - lo) / HISTOGRAM_BINS or 1
     rows = con.execute(f"""
         SELECT least(floor(("{column}" - {lo}) / {width}), {HISTOGRAM_BINS - 1}) AS b, count(*)
-        FROM {source} WHERE "{column}" IS NOT NULL GROUP BY 1 ORDER BY 1""").fetchall()
+        FROM {source} WHERE {finite} GROUP BY 1 ORDER BY 1""").fetchall()
     return [{"lo": lo + b * width, "hi": lo + (b + 1) * width, "docs": n} for b, n in rows]
 
 

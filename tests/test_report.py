@@ -25,7 +25,8 @@ SHOWN = 20
 def corpus() -> list[dict]:
     """Language `l<n>` on n + 2 kept documents (every count differs, so the order is fixed);
     five short documents in language `xx` that length_filter rejects; a float score with a
-    few nulls, a constant column, and word counts from 8 to 47."""
+    few nulls, a constant column, a ratio with NaN and infinities among its values, and word
+    counts from 8 to 47."""
     rng = random.Random(5)
     rows = []
     for n, lang in enumerate(LANGUAGES):
@@ -33,9 +34,11 @@ def corpus() -> list[dict]:
             i = len(rows)
             rows.append({"id": f"d{i:04d}", "text": make_text(i, 8 + i % 40), "lang": lang,
                          "score": None if i % 17 == 0 else round(rng.uniform(-3, 12), 3),
-                         "constant": 7.0})
+                         "constant": 7.0,
+                         "ratio": [math.nan, math.inf, -math.inf][i % 3] if i % 10 == 0
+                         else i / 7})
     rows += [{"id": f"short{i}", "text": "too short", "lang": "xx", "score": 99.0,
-              "constant": 7.0} for i in range(5)]
+              "constant": 7.0, "ratio": 0.0} for i in range(5)]
     rng.shuffle(rows)
     return rows
 
@@ -107,7 +110,15 @@ def test_bins_cover_the_range_with_the_maximum_in_the_last_bin(job):
 def test_only_numeric_annotation_columns_get_histograms(job):
     out, _ = job
     columns = build_summary(str(out))["columns"]
-    assert set(columns) == {"lang", "score", "constant", "n_words"}  # not id, text, url
+    assert set(columns) == {"lang", "score", "constant", "ratio", "n_words"}  # not id, text
+
+
+def test_nan_and_infinities_stay_out_of_a_histogram(job):
+    out, kept = job
+    bins = build_summary(str(out))["columns"]["ratio"]["bins"]
+    finite = [r["ratio"] for r in kept if math.isfinite(r["ratio"])]
+    assert len(finite) < len(kept)  # the corpus has NaN and infinities to leave out
+    assert bins == expected_bins(finite)
 
 
 def test_the_page_draws_a_bar_per_language_and_per_bin(job):
