@@ -253,7 +253,7 @@ PIECES = ["n_words", "score", "url", "id", "tags", "meta", "blob", "stage", "rea
           "99999999999999999999999", "''", "'it''s'", ";", "--", "select", "read_csv("]
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 @given(pieces=st.lists(st.sampled_from(PIECES), min_size=1, max_size=9),
        kept=st.sampled_from([None, "true", "false"]))
@@ -281,7 +281,7 @@ def test_schemathesis_finds_no_server_error_on_these_routes(job):
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=40, deadline=None, database=None,
+            @settings(max_examples=30, deadline=None, database=None,
                       phases=[Phase.explicit, Phase.generate],
                       suppress_health_check=list(HealthCheck))
             def call(case):

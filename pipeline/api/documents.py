@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.api import models
 from pipeline.api.jobs import JobService, NotFound
+from pipeline.api.store import JobRecord
 from pipeline.api.routes import JOB_ID
 from pipeline.browse.inspect import Query as Selection
 from pipeline.browse.inspect import find
@@ -40,7 +41,7 @@ SNIPPET_CHARS = 300
 KEPT_OPEN, KEPT_OPEN_S = 16, 60.0  # finished jobs' outputs kept open, and for how long
 DOC_ID = Path(min_length=1, max_length=1000, description="the document's `id`")
 # DuckDB errors a validated filter can still meet with odd values (an integer past int64)
-VALUEERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException,
+VALUE_ERRORS = (duckdb.ConversionException, duckdb.OutOfRangeException,
                 duckdb.InvalidInputException, duckdb.BinderException,
                 duckdb.TypeMismatchException)
 
@@ -106,17 +107,9 @@ class OpenOutputs:
         self._lock = threading.Lock()
 
     @contextmanager
-    def __call__(self, service: JobService, job_id: str,
-                 reuse: bool = True) -> Iterator[JobOutput]:
-        """The committed part of a job's output, held to the service's storage roots;
-        `reuse=False` for long reads, which should not hold up the pages of the job."""
-        job = service.store.get(job_id)
-        if job is None:
-            raise NotFound(job_id)
-        problem = service.roots.output_problem(job.output)
-        if problem:
-            raise Unreadable(409, f"not reading {job.output}: {problem}")
-        if not reuse or not job.state.is_terminal:
+    def __call__(self, service: JobService, job_id: str) -> Iterator[JobOutput]:
+        job = readable_job(service, job_id)
+        if not job.state.is_terminal:
             yield _opened(job_id, job.output)
             return
         key = (job.output, job.version)  # any change of the job record opens it again
@@ -136,6 +129,23 @@ class OpenOutputs:
             yield entry[2]
 
 
+def readable_job(service: JobService, job_id: str) -> JobRecord:
+    """The job, if its output lies inside the service's storage roots (the roots may have
+    changed since it ran)."""
+    job = service.store.get(job_id)
+    if job is None:
+        raise NotFound(job_id)
+    problem = service.roots.output_problem(job.output)
+    if problem:
+        raise Unreadable(409, f"not reading {job.output}: {problem}")
+    return job
+
+
+def open_output(service: JobService, job_id: str) -> JobOutput:
+    """The committed part of a job's output, opened afresh."""
+    return _opened(job_id, readable_job(service, job_id).output)
+
+
 def _opened(job_id: str, output: str) -> JobOutput:
     try:
         return JobOutput(output)
@@ -143,11 +153,9 @@ def _opened(job_id: str, output: str) -> JobOutput:
         raise Unreadable(404, f"job {job_id} has no documents yet: {exc}") from None
 
 
-open_output = OpenOutputs()
-
-
-def read_page(service: JobService, job_id: str, selection: Selection) -> dict:
-    with open_output(service, job_id) as output:
+def read_page(outputs: OpenOutputs, service: JobService, job_id: str,
+              selection: Selection) -> dict:
+    with outputs(service, job_id) as output:
         positions, total = _found(output, selection)
         docs = output.fetch(positions, list(CORE))
     return {"documents": [{"id": _text(d.get("id")), "kept": d["kept"],
@@ -158,8 +166,9 @@ def read_page(service: JobService, job_id: str, selection: Selection) -> dict:
             "total": total, "offset": selection.offset, "limit": selection.n}
 
 
-def read_document(service: JobService, job_id: str, doc_id: str) -> dict:
-    with open_output(service, job_id) as output:
+def read_document(outputs: OpenOutputs, service: JobService, job_id: str,
+                  doc_id: str) -> dict:
+    with outputs(service, job_id) as output:
         positions, total = _found(output, Selection(doc_id=doc_id, n=1))
         if not positions:
             raise Unreadable(404, f"job {job_id} has no document {doc_id!r}")
@@ -175,7 +184,7 @@ def _found(output: JobOutput, selection: Selection):
         return find(output, selection)
     except BrowseError as exc:
         raise Unreadable(422, _api_words(str(exc))) from None
-    except VALUEERRORS as exc:
+    except VALUE_ERRORS as exc:
         raise Unreadable(422, f"the filter cannot be applied: {exc}") from None
 
 
@@ -211,6 +220,7 @@ def json_safe(value: Any) -> Any:
 
 def documents_router(service: JobService) -> APIRouter:
     router = APIRouter()
+    outputs = OpenOutputs()
 
     @router.get("/jobs/{job_id}/documents", response_model=DocumentPage, tags=["documents"],
                 summary="A page of the job's documents", responses=ERRORS)
@@ -232,13 +242,13 @@ def documents_router(service: JobService) -> APIRouter:
         counts every match. Only committed shards are read, so a running job's pages grow."""
         selection = Selection(stage=stage, reason=reason, kept=kept is True,
                               rejected=kept is False, where=where, n=limit, offset=offset)
-        return await answer(read_page, service, job_id, selection)
+        return await answer(read_page, outputs, service, job_id, selection)
 
     @router.get("/jobs/{job_id}/documents/{doc_id:path}", response_model=Document,
                 tags=["documents"], summary="One document in full", responses=ERRORS)
     async def get_document(job_id: str = JOB_ID, doc_id: str = DOC_ID):
         """The document with this `id`: its full text and every column of its row."""
-        return await answer(read_document, service, job_id, doc_id)
+        return await answer(read_document, outputs, service, job_id, doc_id)
 
     return router
 
