@@ -52,7 +52,7 @@ REASON = "semantic_duplicate"
 DOCS_PER_PARTITION = 20_000
 EMBED_BATCH = 1024  # rows read and embedded at a time in the `embed` phase
 EMBEDDING = "embedding"
-MODEL_ONLY = ("max_length", "batch_tokens", "dtype", "gpus", "cpus")
+MODEL_ONLY = ("max_length", "batch_tokens", "dtype")
 
 
 class DedupSemanticConfig(ModelOptions):
@@ -60,7 +60,7 @@ class DedupSemanticConfig(ModelOptions):
                                    "documents here (otherwise read `column`)")
     column: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description=(
         "embedding column an earlier `embed` step wrote (default: embedding, when no model)"))
-    eps: float = Field(0.1, gt=0, lt=1, description="documents with cosine similarity above "
+    eps: float = Field(0.15, gt=0, lt=1, description="documents with cosine similarity above "
                        "1 - eps are duplicates")
     clusters: int | None = Field(None, ge=1, description="k-means clusters (default: the "
                                  "square root of the number of documents)")
@@ -158,8 +158,9 @@ class DedupSemantic(GlobalStage):
         trained, = run_phase(ctx, "train", _Placed(train, cfg.gpus, cfg.cpus), [TrainUnit(
             [sample_file(folder["sample"], i) for i, s in enumerate(sampled) if s.rows],
             dim, clusters, cfg.seed, centroids, gpu=cfg.gpus > 0)], ["centroids"], Trained)
-        partitions = cfg.partitions or min(MAX_AUTO_PARTITIONS, trained.clusters, max(
-            1, math.ceil(total / DOCS_PER_PARTITION)))
+        # (no centroid at all, when the sample caught no vector: one cluster of everything)
+        partitions = cfg.partitions or max(1, min(MAX_AUTO_PARTITIONS, trained.clusters,
+                                                  math.ceil(total / DOCS_PER_PARTITION)))
         assigned = run_phase(ctx, "assign", assign, [
             AssignUnit(i, source, cfg.keep_highest, centroids, dim,
                        unit_file(folder["assign"], i), partitions)
@@ -201,7 +202,8 @@ class DedupSemantic(GlobalStage):
                 writer.write_table(table)
                 documents += table.num_rows
             if writer is None:  # an empty shard still gets a file the later phases can read
-                schema = pa.schema([("id", pa.string()), ("vector", pa.list_(pa.float32()))])
+                schema = pa.schema([("id", pa.string())] + [(k, pa.float64()) for k in keep]
+                                   + [("vector", pa.list_(pa.float32()))])
                 pq.write_table(schema.empty_table(), out)
             else:
                 writer.close()
@@ -248,6 +250,11 @@ class _Placed:
             return self.fn(unit)
         import ray
 
+        available = ray.cluster_resources().get("GPU", 0)
+        if available < self.gpus:
+            raise RuntimeError(f"dedup_semantic asks for {self.gpus} GPUs per unit (gpus) but "
+                               f"the Ray cluster has {available}; set gpus: 0 to run on the "
+                               "CPU")
         placed = ray.remote(num_gpus=self.gpus, num_cpus=self.cpus)(_call)
         return ray.get(placed.remote(self.fn, unit))
 

@@ -329,3 +329,18 @@ def test_validation_asks_for_an_embed_step(tmp_path):
     spec = spec_for(tmp_path, "out", "  - dedup_semantic: {eps: 0.1}")
     with pytest.raises(SpecError, match="embedding"):
         load_spec(spec)
+
+
+def test_documents_without_vectors_are_kept(tmp_path, ray_cluster):
+    rows = [{"id": f"n{i}", "text": "same text", "embedding": None} for i in range(5)]
+    rows[0]["embedding"] = [1.0, 0.0]  # one vector: nothing to pair it with
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows[:1]), tmp_path / "in" / "a.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[1:], pa.schema([
+        ("id", pa.string()), ("text", pa.string()), ("embedding", pa.list_(pa.float32()))])),
+        tmp_path / "in" / "b.parquet")
+    kept, rejected = run(tmp_path, "out", "  - dedup_semantic: {column: embedding}", "parquet")
+    assert kept == {f"n{i}" for i in range(5)} and rejected == {}
+    stats = stats_of(tmp_path / "out")
+    assert stats["vectors"] == 1 and stats["duplicates"] == 0
+    assert_accounting(tmp_path / "out")

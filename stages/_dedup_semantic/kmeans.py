@@ -33,9 +33,11 @@ def default_sample(clusters: int) -> int:
 
 
 def train(sample: np.ndarray, clusters: int, seed: int, gpu: bool = False) -> np.ndarray:
-    """[min(clusters, len(sample)), dim] unit centroids of `sample` (unit float32 rows)."""
+    """[min(clusters, len(sample)), dim] unit centroids of `sample` (unit float32 rows), on
+    a GPU when `gpu` and this faiss build has one (faiss-gpu), else on the CPU."""
     import faiss
 
+    gpu = gpu and faiss.get_num_gpus() > 0
     clusters = min(clusters, len(sample))
     if clusters == 0:
         return np.zeros((0, sample.shape[1] if sample.ndim == 2 else 0), np.float32)

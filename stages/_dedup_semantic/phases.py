@@ -75,6 +75,8 @@ class Sampled:
 def sample(unit: SampleUnit) -> Sampled:
     shard, _ = read_vectors(*unit.source)
     chosen, priority = sample_mask(shard.ids, unit.seed, unit.fraction)
+    if not chosen.any():  # no file: `train` reads the samples of the units that wrote rows
+        return Sampled(0, shard.dim)
     table = pa.table({"priority": pa.array(priority[chosen], pa.uint64()),
                       "id": shard.ids.filter(pa.array(chosen)),
                       "vector": _vector_column(shard.vectors[chosen], shard.dim)},
