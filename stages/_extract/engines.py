@@ -18,6 +18,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from stages._extract.markdown import finish_markdown, prepare_for_markdown
+
 # auto: fall back to trafilatura below this many words of resiliparse main content
 AUTO_FALLBACK_MIN_WORDS = 50
 # auto/resiliparse: trailing lines shorter than this (after the last line at least this long)
@@ -76,21 +78,23 @@ class TrafilaturaEngine:
         self._bare_extraction, self._load_html = trafilatura.bare_extraction, load_html
         self._title, self._date = extract_title, find_date
         self._extractor = Extractor
-        self._comments, self._metadata = comments, metadata
+        self._comments, self._metadata, self._markdown = comments, metadata, markdown
         self._options = dict(output_format="python", formatting=markdown,
                              precision=favor == "precision", recall=favor == "recall",
                              comments=comments, tables=tables)
 
     def __call__(self, html: str, url: str | None) -> Extracted:
         options = self._extractor(url=url, **self._options)
-        if not self._metadata:  # parsed inside: no copy of the tree (~2% of the time)
+        if not self._metadata and not self._markdown:  # parsed inside: no copy of the tree
             return self._text_of(self._bare_extraction(html, options=options))
         tree = self._load_html(html)
         if tree is None:
             return Extracted(None)
+        if self._markdown:  # math, code languages, tables (stages/_extract/markdown.py)
+            prepare_for_markdown(tree, tables=self._options["tables"])
         # bare_extraction works on its own copy of the tree, so it stays intact for metadata
         found = self._text_of(self._bare_extraction(tree, options=options))
-        if found.text is not None:
+        if found.text is not None and self._metadata:
             found.title = self._title(tree)
             found.date = self._date(tree, extensive_search=False, original_date=True)
         return found
@@ -101,6 +105,8 @@ class TrafilaturaEngine:
         text = document.text or ""
         if self._comments and document.comments:
             text = f"{text}\n{document.comments}".strip()
+        if self._markdown:
+            text = finish_markdown(text)
         # what trafilatura.extract() does to its output, so both give the same text
         return Extracted(unicodedata.normalize("NFC", text))
 
