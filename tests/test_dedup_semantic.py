@@ -85,7 +85,7 @@ def article_rows() -> tuple[list[dict], dict[str, str]]:
     return rows, copies
 
 
-def spec_for(folder: Path, out: str, stages: str, fmt: str = "jsonl") -> Path:
+def spec_for(folder: Path, out: str, stages: str, fmt: str = "parquet") -> Path:
     return write_spec(folder / f"{out}.yaml", f"""\
 name: semantic
 input: {{format: {fmt}, paths: ["in/*.{fmt}"]}}
@@ -109,7 +109,7 @@ def stats_of(out: Path) -> dict:
     return json.loads(next((out / "manifests").glob("global-*.json")).read_text())["stats"]
 
 
-def run(folder: Path, out: str, stages: str, fmt: str = "jsonl", **kwargs):
+def run(folder: Path, out: str, stages: str, fmt: str = "parquet", **kwargs):
     run_job(load_spec(spec_for(folder, out, stages, fmt)), progress=False, **kwargs)
     return outcome(folder / out)
 
@@ -120,8 +120,11 @@ def articles(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     folder = tmp_path_factory.mktemp("articles")
     rows, copies = article_rows()
     rows.append({"id": "e-empty", "text": " "})  # no vector: never a duplicate
+    for row in rows:  # the copies score higher, for keep_highest
+        row["score"] = 2 if row["id"].startswith("c-") else 1
+    (folder / "in").mkdir()
     for part in range(2):  # copies and originals dealt over two files
-        write_jsonl(folder / "in" / f"f{part}.jsonl", rows[part::2])
+        pq.write_table(pa.Table.from_pylist(rows[part::2]), folder / "in" / f"f{part}.parquet")
     return folder, copies
 
 
@@ -152,6 +155,16 @@ def test_column_of_an_embed_step_gives_the_same_decisions(articles, ray_cluster)
     for doc, (_, reason, keeper, similarity) in rejected.items():
         assert from_model[1][doc][1:3] == (reason, keeper)
         assert similarity == pytest.approx(from_model[1][doc][3], abs=1e-5)
+
+
+def test_keep_highest_keeps_the_copies_that_score_higher(articles, ray_cluster):
+    folder, copies = articles
+    kept, rejected = run(folder, "best", f"  - dedup_semantic: {{model: {minilm_folder()}, "
+                         f"eps: {EPS}, keep_highest: score}}")
+    assert {i: r[2] for i, r in rejected.items()} == {
+        "a-tram-opening": "c-edit-tram-opening", "a-bread-bakery": "c-edit-bread-bakery",
+        "a-bees-wild-survey": "c-edit-bees-wild-survey", "a-bees-rooftops": "c-paraphrase"}
+    assert set(copies) <= kept
 
 
 def test_a_tighter_eps_keeps_the_heavy_edits(articles, ray_cluster):
@@ -211,7 +224,7 @@ def dedup(options: str) -> str:
 
 def test_planted_groups_are_found_and_smallest_id_kept(planted, ray_cluster):
     folder, rows, groups = planted
-    kept, rejected = run(folder, "planted", dedup(""), "parquet")
+    kept, rejected = run(folder, "planted", dedup(""))
     expected = {copy: base for base, copies in groups.items() for copy in copies}
     assert {i: r[2] for i, r in rejected.items()} == expected
     assert all(r[:2] == ("dedup_semantic", "semantic_duplicate") for r in rejected.values())
@@ -223,20 +236,20 @@ def test_planted_groups_are_found_and_smallest_id_kept(planted, ray_cluster):
 
 def test_identical_across_runs_and_partitions(planted, ray_cluster):
     folder, _, _ = planted
-    first = run(folder, "p1", dedup(", partitions: 1"), "parquet")
-    assert first == run(folder, "p1-again", dedup(", partitions: 1"), "parquet")
-    assert first == run(folder, "p7", dedup(", partitions: 7"), "parquet")
-    assert first == run(folder, "auto", dedup(""), "parquet")
+    first = run(folder, "p1", dedup(", partitions: 1"))
+    assert first == run(folder, "p1-again", dedup(", partitions: 1"))
+    assert first == run(folder, "p7", dedup(", partitions: 7"))
+    assert first == run(folder, "auto", dedup(""))
     assert len(first[1]) > 100
 
 
 def test_clusters_bound_the_pairs_compared(planted, ray_cluster):
     folder, rows, groups = planted
-    _, one = run(folder, "k1", dedup(", clusters: 1"), "parquet")  # every pair compared
+    _, one = run(folder, "k1", dedup(", clusters: 1"))  # every pair compared
     assert one.keys() == {c for copies in groups.values() for c in copies}
     assert stats_of(folder / "k1")["comparisons"] == len(rows) * (len(rows) - 1) // 2
     # more clusters: far fewer comparisons; a pair k-means puts in two clusters is missed
-    _, five = run(folder, "k5", dedup(", clusters: 5, kmeans_sample: 100"), "parquet")
+    _, five = run(folder, "k5", dedup(", clusters: 5, kmeans_sample: 100"))
     stats = stats_of(folder / "k5")
     assert stats["clusters"] == 5 and stats["kmeans_sample"] < 200
     assert stats["comparisons"] < len(rows) * (len(rows) - 1) // 2 / 3
@@ -246,7 +259,7 @@ def test_clusters_bound_the_pairs_compared(planted, ray_cluster):
 def test_keep_highest_keeps_the_best_member(planted, ray_cluster):
     folder, rows, groups = planted
     quality = {r["id"]: r["quality"] for r in rows}
-    kept, rejected = run(folder, "best", dedup(", keep_highest: quality"), "parquet")
+    kept, rejected = run(folder, "best", dedup(", keep_highest: quality"))
     for base, copies in groups.items():
         members = {base} | copies
         best = max(members, key=lambda m: quality[m])
@@ -256,8 +269,8 @@ def test_keep_highest_keeps_the_best_member(planted, ray_cluster):
 
 def test_resume_inside_a_phase_gives_the_same_result(planted, ray_cluster):
     folder, _, _ = planted
-    clean = run(folder, "clean", dedup(", partitions: 3"), "parquet")
-    spec = load_spec(spec_for(folder, "resumed", dedup(", partitions: 3"), "parquet"))
+    clean = run(folder, "clean", dedup(", partitions: 3"))
+    spec = load_spec(spec_for(folder, "resumed", dedup(", partitions: 3")))
     for phase in ("pairs", "assign"):
         run_job(spec, progress=False, keep_work=True)
         phases = leave_phase_half_done(folder / "resumed", phase)
@@ -326,7 +339,7 @@ def test_config_takes_a_model_or_a_column():
 
 def test_validation_asks_for_an_embed_step(tmp_path):
     write_jsonl(tmp_path / "in" / "f.jsonl", [{"id": "a", "text": "x"}])
-    spec = spec_for(tmp_path, "out", "  - dedup_semantic: {eps: 0.1}")
+    spec = spec_for(tmp_path, "out", "  - dedup_semantic: {eps: 0.1}", "jsonl")
     with pytest.raises(SpecError, match="embedding"):
         load_spec(spec)
 
@@ -339,7 +352,7 @@ def test_documents_without_vectors_are_kept(tmp_path, ray_cluster):
     pq.write_table(pa.Table.from_pylist(rows[1:], pa.schema([
         ("id", pa.string()), ("text", pa.string()), ("embedding", pa.list_(pa.float32()))])),
         tmp_path / "in" / "b.parquet")
-    kept, rejected = run(tmp_path, "out", "  - dedup_semantic: {column: embedding}", "parquet")
+    kept, rejected = run(tmp_path, "out", "  - dedup_semantic: {column: embedding}")
     assert kept == {f"n{i}" for i in range(5)} and rejected == {}
     stats = stats_of(tmp_path / "out")
     assert stats["vectors"] == 1 and stats["duplicates"] == 0
