@@ -198,3 +198,29 @@ def test_no_request_makes_the_service_run_code(svc, tmp_path):
         response = submit_yaml(svc.client(), text, base_dir="examples")
         assert response.status_code == 422, response.text
     assert not marker.exists()
+
+
+def crawl_spec(base_line: str = "") -> str:
+    return ("name: cc\ninput:\n  format: warc\n  crawl: CC-MAIN-2024-51\n  files: '0:1'\n"
+            f"{base_line}output:\n  path: ../out/cc\nstages:\n  - extract: {{}}\n")
+
+
+def test_a_crawl_base_is_held_to_the_roots_before_anything_is_fetched(svc, tmp_path):
+    outside = _outside(tmp_path)
+    for text, line in ((crawl_spec(), 4),  # the default base, s3://commoncrawl/
+                       (crawl_spec(f"  base: {outside}\n"), 6),
+                       (crawl_spec("  base: s3://elsewhere/\n"), 6)):
+        response = submit_yaml(svc.client(), text, base_dir="examples")
+        assert response.status_code == 422, (text, response.text)
+        errors = response.json()["errors"]
+        assert [e["line"] for e in errors] == [line], errors
+        assert "outside the storage roots" in errors[0]["message"], errors
+
+
+def test_a_crawl_mirror_may_be_a_storage_root_itself(svc):
+    # only read from, so the root itself is allowed; the listing is missing, which is the
+    # next (and a different) complaint
+    response = submit_yaml(svc.client(), crawl_spec(f"  base: {svc.root}\n"),
+                           base_dir="examples")
+    assert response.status_code == 422, response.text
+    assert "storage root" not in response.text and "no listing at" in response.text

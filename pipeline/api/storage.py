@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from pipeline import registry
 from pipeline.api.config import ConfigError
-from pipeline.io import formats
+from pipeline.io import common_crawl, formats
 from pipeline.stage import SpecPath
 from pipeline.yaml_lines import line_of
 
@@ -94,8 +94,15 @@ class StorageRoots:
                     problems += self._at(lines, where, self._input_problem(pattern, base))
             reader = formats.get(source.get("format")) if isinstance(source.get("format"),
                                                                       str) else None
+            if "crawl" in source:  # Common Crawl by name: its files are read under `base`
+                crawl_base = source.get("base", common_crawl.DEFAULT_BASE)
+                if isinstance(crawl_base, str):
+                    problems += self._at(lines, ("input", "base") if "base" in source
+                                         else ("input", "crawl"),
+                                         self._read_base_problem(crawl_base, base))
             extras = {k: v for k, v in source.items()
-                      if k not in ("paths", "format", "text_column", "id_column", "url_column")}
+                      if k not in ("paths", "format", "text_column", "id_column", "url_column",
+                                   "base")}
             for loc, problem in self._option_problems(
                     getattr(reader, "options_model", None), extras, base):
                 problems += self._at(lines, ("input",) + loc, problem)
@@ -158,6 +165,18 @@ class StorageRoots:
             if problem:
                 return problem
         return None
+
+    def _read_base_problem(self, path: str, base: str) -> str | None:
+        """A folder files are only read below: it may be a root itself. http(s) bases are
+        endpoints, as elsewhere here, not storage."""
+        if re.match(r"^https?://", path, re.IGNORECASE):
+            return None
+        problem = self._basic_problem(path)
+        if problem:
+            return problem
+        if _SCHEME.match(path):
+            return self._url_problem(path.rstrip("/"), allow_root=True)
+        return self._local_problem(path, base, allow_root=True)
 
     def _output_problem(self, path: str, base: str) -> str | None:
         problem = self._basic_problem(path)
