@@ -39,7 +39,7 @@ from stages._rephrase.engines.openai import OpenAIOptions
 from stages._rephrase.engines.transformers import TransformersOptions
 from stages._rephrase.engines.vllm import VllmOptions
 from stages._rephrase.prompts import Template, placeholders
-from stages.rephrase import _local_path
+from stages._rephrase.engines.settings import model_folder, options_match_engine
 
 CODE = "annotate"
 ERROR_COLUMN = "annotate_error"
@@ -96,11 +96,7 @@ class AnnotateConfig(StageConfig):
     @field_validator("model", "tokenizer")
     @classmethod
     def _local_folder(cls, value, info: ValidationInfo):
-        engine = info.data.get("engine")
-        if value is None or engine == "openai" and info.field_name == "model":
-            return value  # for openai, `model` is a name the endpoint serves
-        return _local_path(value, info.field_name, mounted_ok=engine == "vllm",
-                           base_dir=(info.context or {}).get("base_dir"))
+        return model_folder(value, info)
 
     @field_validator("prompt")
     @classmethod
@@ -123,12 +119,7 @@ class AnnotateConfig(StageConfig):
     @field_validator("vllm", "openai", "transformers")
     @classmethod
     def _options_match_engine(cls, value, info: ValidationInfo):
-        engine, name = info.data.get("engine"), info.field_name
-        if value is not None and engine != name:
-            raise ValueError(f"`{name}:` options are given but engine is {engine!r}; remove "
-                             f"them or set engine: {name}")
-        if value is None and engine == name == "openai":
-            raise ValueError("engine openai needs `openai: {base_url: http://host:8000/v1}`")
+        options_match_engine(value, info)
         return value
 
     @model_validator(mode="after")

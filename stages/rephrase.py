@@ -24,7 +24,6 @@ per prompt (`seed`, default 0), so a re-run or a resumed shard yields the same t
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import pyarrow as pa
@@ -38,6 +37,7 @@ from stages._rephrase.checks import CODE, Checker, ChecksConfig
 from stages._rephrase.chunking import Chunker, reassemble
 from stages._rephrase.engines import Sampling, build_engine
 from stages._rephrase.engines.openai import OpenAIOptions
+from stages._rephrase.engines.settings import model_folder, options_match_engine
 from stages._rephrase.engines.transformers import TransformersOptions
 from stages._rephrase.engines.vllm import VllmOptions
 from stages._rephrase.prompts import DEFAULT_SYSTEM, STYLES, Template, placeholders
@@ -81,11 +81,7 @@ class RephraseConfig(StageConfig):
     @field_validator("model", "tokenizer")
     @classmethod
     def _local_folder(cls, value, info: ValidationInfo):
-        engine = info.data.get("engine")
-        if value is None or engine == "openai" and info.field_name == "model":
-            return value  # for openai, `model` is a name the endpoint serves
-        return _local_path(value, info.field_name, mounted_ok=engine == "vllm",
-                           base_dir=(info.context or {}).get("base_dir"))
+        return model_folder(value, info)
 
     @field_validator("prompt")
     @classmethod
@@ -116,13 +112,8 @@ class RephraseConfig(StageConfig):
     @field_validator("vllm", "openai", "transformers")
     @classmethod
     def _options_match_engine(cls, value, info: ValidationInfo):
-        engine, name = info.data.get("engine"), info.field_name
-        if value is not None and engine != name:
-            raise ValueError(f"`{name}:` options are given but engine is {engine!r}; remove "
-                             f"them or set engine: {name}")
-        if value is None and engine == name == "openai":
-            raise ValueError("engine openai needs `openai: {base_url: http://host:8000/v1}`")
-        if name == "vllm" and value is not None and value.max_model_len:
+        options_match_engine(value, info)
+        if info.field_name == "vllm" and value is not None and value.max_model_len:
             chunk, limit = info.data.get("chunk_tokens"), value.max_model_len
             if chunk and chunk + info.data.get("max_tokens", 0) > limit:
                 raise ValueError(f"chunk_tokens ({chunk}) + max_tokens "
@@ -278,21 +269,6 @@ def style_labels(config: RephraseConfig) -> list[str]:
     if config.prompt is not None and "style" not in config.model_fields_set:
         return [CUSTOM_STYLE]
     return [style] if isinstance(style, str) else list(style)
-
-
-def _local_path(path: str, what: str, mounted_ok: bool, base_dir: str | None) -> str:
-    """`path` made absolute (relative paths start at the spec's folder) if it exists here.
-    An absolute path that does not is accepted for vllm: a volume mounted on the GPU workers
-    need not be mounted on the driver."""
-    expanded = os.path.expanduser(path)
-    full = os.path.normpath(os.path.join(base_dir or os.getcwd(), expanded))
-    if os.path.exists(full):
-        return full
-    if mounted_ok and os.path.isabs(expanded):
-        return path
-    raise ValueError(f"{what} folder not found: {path!r}; give a local folder (models are "
-                     "never downloaded at run time: fetch one once, e.g. `huggingface-cli "
-                     "download NAME --local-dir /models/NAME`, and give that path)")
 
 
 def _with_default(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
