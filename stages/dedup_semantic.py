@@ -157,7 +157,8 @@ class DedupSemantic(GlobalStage):
         centroids = posixpath.join(ctx.work_dir, "centroids.npy")
         trained, = run_phase(ctx, "train", _Placed(train, cfg.gpus, cfg.cpus), [TrainUnit(
             [sample_file(folder["sample"], i) for i, s in enumerate(sampled) if s.rows],
-            dim, clusters, cfg.seed, centroids, gpu=cfg.gpus > 0)], ["centroids"], Trained)
+            dim, clusters, cfg.seed, centroids, gpu=cfg.gpus > 0,
+            threads=max(1, int(cfg.cpus)))], ["centroids"], Trained)
         # (no centroid at all, when the sample caught no vector: one cluster of everything)
         partitions = cfg.partitions or max(1, min(MAX_AUTO_PARTITIONS, trained.clusters,
                                                   math.ceil(total / DOCS_PER_PARTITION)))
@@ -238,15 +239,15 @@ class DedupSemantic(GlobalStage):
 
 @dataclass(frozen=True)
 class _Placed:
-    """A phase function run in the unit's own task on the CPU, or, when the stage asks for
-    GPUs, in a task of its own that holds them (a phase's units get one CPU and no GPU)."""
+    """A phase function run in the unit's own task (one CPU, no GPU), or, when the stage
+    asks for more CPUs or any GPU, in a task of its own that holds them."""
 
     fn: Callable[[Any], Any]
     gpus: float
     cpus: float
 
     def __call__(self, unit: Any) -> Any:
-        if not self.gpus:
+        if not self.gpus and self.cpus <= 1:
             return self.fn(unit)
         import ray
 
@@ -255,6 +256,7 @@ class _Placed:
             raise RuntimeError(f"dedup_semantic asks for {self.gpus} GPUs per unit (gpus) but "
                                f"the Ray cluster has {available}; set gpus: 0 to run on the "
                                "CPU")
+        # the unit's task waits in ray.get, which lends its CPU back to Ray meanwhile
         placed = ray.remote(num_gpus=self.gpus, num_cpus=self.cpus)(_call)
         return ray.get(placed.remote(self.fn, unit))
 

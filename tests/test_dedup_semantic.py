@@ -240,6 +240,8 @@ def test_identical_across_runs_and_partitions(planted, ray_cluster):
     assert first == run(folder, "p1-again", dedup(", partitions: 1"))
     assert first == run(folder, "p7", dedup(", partitions: 7"))
     assert first == run(folder, "auto", dedup(""))
+    # k-means on two threads, in a task of its own holding two CPUs
+    assert first == run(folder, "cpus2", dedup(", cpus: 2"))
     assert len(first[1]) > 100
 
 

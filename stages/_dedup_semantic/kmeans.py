@@ -1,9 +1,10 @@
 """Spherical k-means: trained once on a sample (faiss), then every vector is assigned to
 its nearest centroid (numpy), shard by shard.
 
-Deterministic for a seed: the sample arrives in a fixed order (see phases.py), faiss draws
-its first centroids with the seed, and it runs on one thread, so no reduction depends on how
-work was split between threads. Spherical: centroids are kept at unit length, and the
+Deterministic for a seed: the sample arrives in a fixed order (see phases.py) and faiss
+draws its first centroids with the seed. Its threads split the centroid sums by centroid,
+never one sum between threads, so the centroids do not depend on the number of threads
+(tested: `cpus: 2` gives the result of one thread). Spherical: centroids are kept at unit length, and the
 nearest centroid of a unit vector is the one with the largest dot product.
 """
 
@@ -32,7 +33,8 @@ def default_sample(clusters: int) -> int:
     return min(MAX_DEFAULT_SAMPLE, DEFAULT_SAMPLE_PER_CLUSTER * clusters)
 
 
-def train(sample: np.ndarray, clusters: int, seed: int, gpu: bool = False) -> np.ndarray:
+def train(sample: np.ndarray, clusters: int, seed: int, gpu: bool = False,
+          threads: int = 1) -> np.ndarray:
     """[min(clusters, len(sample)), dim] unit centroids of `sample` (unit float32 rows), on
     a GPU when `gpu` and this faiss build has one (faiss-gpu), else on the CPU."""
     import faiss
@@ -41,8 +43,8 @@ def train(sample: np.ndarray, clusters: int, seed: int, gpu: bool = False) -> np
     clusters = min(clusters, len(sample))
     if clusters == 0:
         return np.zeros((0, sample.shape[1] if sample.ndim == 2 else 0), np.float32)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
     try:
         kmeans = faiss.Kmeans(sample.shape[1], clusters, niter=ITERATIONS, seed=seed,
                               spherical=True, gpu=gpu, verbose=False,
@@ -50,7 +52,7 @@ def train(sample: np.ndarray, clusters: int, seed: int, gpu: bool = False) -> np
                               max_points_per_centroid=max(1, len(sample)))
         kmeans.train(np.ascontiguousarray(sample, np.float32))
     finally:
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(before)
     centroids = kmeans.centroids.astype(np.float32)
     return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
 

@@ -94,6 +94,7 @@ class TrainUnit:
     seed: int
     out: str  # the centroids (.npy)
     gpu: bool = False
+    threads: int = 1  # faiss's threads (the unit then holds that many CPUs)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def train(unit: TrainUnit) -> Trained:
     rows = pa.concat_tables(tables) if tables else sample_schema(unit.dim).empty_table()
     rows = rows.sort_by([("priority", "ascending"), ("id", "ascending")])
     vectors = _matrix(rows["vector"], unit.dim)
-    centroids = kmeans.train(vectors, unit.clusters, unit.seed, unit.gpu)
+    centroids = kmeans.train(vectors, unit.clusters, unit.seed, unit.gpu, unit.threads)
     kmeans.write_centroids(unit.out, centroids)
     return Trained(len(centroids), len(vectors))
 
