@@ -21,6 +21,11 @@ WORDS = ("river bridge library harvest orchestra ferry museum volunteer battery 
          "council wheat solar bread garden teacher station market island forest").split()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cluster: a 3-node Ray cluster on this machine "
+                            "(tests/test_cluster.py); part of the normal run")
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     import ray
