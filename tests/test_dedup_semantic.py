@@ -290,6 +290,24 @@ def test_resume_inside_a_phase_gives_the_same_result(planted, ray_cluster):
         assert_accounting(folder / "resumed")
 
 
+def test_worker_killed_inside_the_pairs_phase_job_completes_as_clean_run(
+        planted, ray_cluster, monkeypatch):
+    from tests.test_chaos import HeldPhase, kill_when_held
+
+    folder, _, _ = planted
+    clean = run(folder, "clean-3", dedup(", partitions: 3"))
+    hold_file = folder / "held"
+    # a unit writes its decisions, then is killed before its result is committed
+    monkeypatch.setattr("stages.dedup_semantic.pairs",
+                        HeldPhase("stages._dedup_semantic.phases", "pairs", str(hold_file)))
+    thread, killed = kill_when_held(hold_file)
+    killed_run = run(folder, "killed", dedup(", partitions: 3"))
+    thread.join(timeout=5)
+    assert "pid" in killed, killed.get("error", "the job finished before a unit was held")
+    assert killed_run == clean
+    assert_accounting(folder / "killed")
+
+
 # -- one cluster -----------------------------------------------------------------------------------
 def test_a_chain_is_one_group_kept_by_its_first_member():
     angles = np.radians([0, 20, 40, 90])  # A~B, B~C at cos 0.94; A and C at 0.77
