@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from pipeline.runner import run_job
 from pipeline.spec import SpecError, load_spec
-from stages._dedup_semantic.groups import cluster_groups
+from stages._dedup_semantic.groups import _keepers, cluster_groups
 from stages._dedup_semantic.vectors import vectors_of
 from stages.dedup_semantic import DedupSemanticConfig
 from tests.conftest import assert_accounting, leave_phase_half_done, write_jsonl, write_spec
@@ -332,6 +332,26 @@ def test_large_clusters_are_compared_in_blocks(monkeypatch):
     assert whole.keeper.tolist() == blocked.keeper.tolist()
     assert np.flatnonzero(whole.rejected).tolist() == [150, 299]
     assert whole.keeper[[150, 299]].tolist() == [3, 3]
+
+
+def test_components_keep_their_smallest_node_on_random_graphs():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        i, j = rng.integers(0, n, size=(2, int(rng.integers(0, 2 * n))))
+        parent = list(range(n))  # plain union-find, smaller root wins
+
+        def root(x):
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for a, b in zip(i.tolist(), j.tolist()):
+            ra, rb = root(a), root(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        assert _keepers(n, [i], [j]).tolist() == [root(x) for x in range(n)]
+    chain = np.arange(99_999)[::-1]  # the longest path: still the smallest node everywhere
+    assert (_keepers(100_000, [chain], [chain + 1]) == 0).all()
 
 
 # -- columns and config ----------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 BLOCK_VALUES = 16 * 2**20  # similarities computed at a time (64 MiB of float32)
 MAX_EDGES = 4 * 2**20  # pending edges before they are folded into stars
@@ -56,12 +54,20 @@ def cluster_groups(vectors: np.ndarray, threshold: float) -> ClusterGroups:
 
 
 def _keepers(n: int, first: list[np.ndarray], second: list[np.ndarray]) -> np.ndarray:
-    """For each of n nodes, the smallest node of its connected component."""
+    """For each of n nodes, the smallest node of its connected component: each edge hooks
+    both ends to the smaller of their labels, then every label jumps to its label's label,
+    until nothing changes. A label is always a node of the same component and never above
+    the node, so at the end it is the component's smallest node."""
     i = np.concatenate(first) if first else np.zeros(0, np.int64)
     j = np.concatenate(second) if second else np.zeros(0, np.int64)
-    if not len(i):
-        return np.arange(n)
-    graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    _, smallest, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    return smallest[inverse]
+    label = np.arange(n)
+    while len(i):
+        low = np.minimum(label[i], label[j])
+        hooked = label.copy()
+        np.minimum.at(hooked, i, low)
+        np.minimum.at(hooked, j, low)
+        hooked = hooked[hooked]
+        if np.array_equal(hooked, label):
+            break
+        label = hooked
+    return label
