@@ -44,8 +44,9 @@ from pipeline.registry import register
 from pipeline.stage import GlobalContext, GlobalStage, StageConfig, StageOutput, with_column
 from stages._dedup_minhash import minhash as mh
 from stages._shared.components import LABELS, connected_components, write_edges
-from stages._shared.partitioned import (MAX_AUTO_PARTITIONS, PartitionUnit, Written, holders,
-                                        partition_of, read_partition, read_rows,
+from stages._shared.partitioned import (MAX_AUTO_PARTITIONS, PartitionUnit, Written,
+                                        batch_positions, holders, partition_of,
+                                        read_partition, read_rows,
                                         read_shard_decisions, run_phase, unit_file,
                                         write_partitioned, write_shard_sources)
 
@@ -316,9 +317,7 @@ class DedupMinhash(GlobalStage):
     def apply(self, table, shard_id, first_row, work_dir) -> StageOutput:
         rows, keeper, kept = self._decisions(shard_id, work_dir)
         n = table.num_rows
-        lo, hi = np.searchsorted(rows, [first_row, first_row + n])
-        position = np.full(n, -1, np.int64)
-        position[rows[lo:hi] - first_row] = np.arange(lo, hi)
+        position = batch_positions(rows, first_row, n)
         member = position >= 0
         cluster = keeper.take(pa.array(position, mask=~member))
         rejected = np.zeros(n, bool)

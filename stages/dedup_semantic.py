@@ -42,7 +42,7 @@ from stages._dedup_semantic.phases import (DECISIONS, AssignUnit, Assigned, Pair
                                            sample_file, train)
 from stages._shared.inference.folder import inspect_folder
 from stages._shared.inference.options import MODEL_PACKAGES, ModelOptions
-from stages._shared.partitioned import (MAX_AUTO_PARTITIONS, Source, holders,
+from stages._shared.partitioned import (MAX_AUTO_PARTITIONS, Source, batch_positions, holders,
                                         read_shard_decisions, run_phase, unit_file,
                                         write_shard_sources)
 
@@ -213,11 +213,8 @@ class DedupSemantic(GlobalStage):
     # -- applying the decisions ----------------------------------------------------------------
     def apply(self, table, shard_id, first_row, work_dir) -> StageOutput:
         rows, duplicate_of, similarity = self._decisions(shard_id, work_dir)
-        n = table.num_rows
-        lo, hi = np.searchsorted(rows, [first_row, first_row + n])
-        position = np.full(n, -1, np.int64)
-        position[rows[lo:hi] - first_row] = np.arange(lo, hi)
-        if lo == hi:
+        position = batch_positions(rows, first_row, table.num_rows)
+        if not (position >= 0).any():
             return StageOutput(table, None)
         at = pa.array(position, mask=position < 0)
         reasons = pa.array(np.where(position >= 0, REASON, None), pa.string())

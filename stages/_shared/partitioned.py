@@ -174,3 +174,12 @@ def read_shard_decisions(path: str, shard_id: str, columns: Sequence[str],
     with fsspec.open(path, "r") as f:
         entry = json.load(f)["shards"][shard_id]
     return read_partition(Source(*entry["source"]), "shard", entry["index"], columns, schema)
+
+
+def batch_positions(rows: np.ndarray, first_row: int, n: int) -> np.ndarray:
+    """For each of a batch's `n` rows (shard rows `first_row` on), its index in `rows` (a
+    shard's decided rows, sorted), or -1 where the row has no decision."""
+    lo, hi = np.searchsorted(rows, [first_row, first_row + n])
+    position = np.full(n, -1, np.int64)
+    position[rows[lo:hi] - first_row] = np.arange(lo, hi)
+    return position
