@@ -165,8 +165,8 @@ def learning_curve(rows: list[dict], out: Path, held_ids: set, sizes: list[int],
     for size in sizes:
         _, picked = stratified_split(y[train], size / len(train), seed)
         subset = train[picked]
-        fitted = fit_head(data.embeddings[subset], y[subset], "classification", 2, y[subset],
-                          FitOptions(seed=seed))
+        fitted = fit_head(data.embeddings, y[subset], "classification", 2, y[subset],
+                          FitOptions(seed=seed), rows=subset)
         predicted = head_outputs(fitted.layers, fitted.activations,
                                  data.embeddings[held]).argmax(axis=1)
         head = classification_metrics(y[held], predicted, LABELS)

@@ -61,8 +61,9 @@ def stratified_split(strata: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, task: str, n_outputs: int, strata: np.ndarray,
-             opts: FitOptions) -> FittedHead:
-    """A head from `x` [rows, dim] (float32) to `y`: floats (regression) or class indices."""
+             opts: FitOptions, rows: np.ndarray | None = None) -> FittedHead:
+    """A head from `x[rows]` ([rows, dim], float32; default every row) to `y` (one value per
+    row trained on): floats (regression) or class indices."""
     import torch
 
     threads = torch.get_num_threads()
@@ -70,18 +71,34 @@ def fit_head(x: np.ndarray, y: np.ndarray, task: str, n_outputs: int, strata: np
     # more only spin against each other (several times slower on a busy machine).
     torch.set_num_threads(1)
     try:
-        return _fit(torch, x, y, task, n_outputs, strata, opts)
+        standardised, mean, scale = _standardised(x, rows)
+        return _fit(torch, standardised, mean, scale, y, task, n_outputs, strata, opts)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(torch, x, y, task, n_outputs, strata, opts: FitOptions) -> FittedHead:
+def _standardised(x: np.ndarray, rows: np.ndarray | None) -> tuple:
+    """(standardised copy of x[rows], mean, scale), in one allocation the size of x[rows]
+    (a 100k x 384 matrix is 146 MiB, and temporaries of that size add up). The statistics
+    take every training row: they read no label, so the validation rows may take part."""
+    rows = np.arange(len(x)) if rows is None else rows
+    out = np.empty((len(rows), x.shape[1]), np.float32)
+    np.take(x, rows, axis=0, out=out)
+    mean = out.mean(axis=0, dtype=np.float64)
+    squares = np.einsum("ij,ij->j", out, out, dtype=np.float64) / max(len(out), 1)
+    scale = np.sqrt(np.maximum(squares - mean ** 2, 0)) + 1e-6
+    out -= mean.astype(np.float32)
+    out /= scale.astype(np.float32)
+    return out, mean, scale
+
+
+def _fit(torch, standardised, mean, scale, y, task, n_outputs, strata,
+         opts: FitOptions) -> FittedHead:
     torch.manual_seed(opts.seed)
     fit_rows, val_rows = stratified_split(strata, opts.validation, opts.seed + 1)
     if len(val_rows) == 0 or len(fit_rows) == 0:
-        fit_rows, val_rows = np.arange(len(x)), np.zeros(0, np.int64)
-    mean, scale = x[fit_rows].mean(axis=0), x[fit_rows].std(axis=0) + 1e-6
-    x_std = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+        fit_rows, val_rows = np.arange(len(y)), np.zeros(0, np.int64)
+    x_std = torch.from_numpy(standardised)
     if task == REGRESSION:
         y_mean, y_scale = float(y[fit_rows].mean()), float(y[fit_rows].std()) or 1.0
         target = torch.from_numpy(((y - y_mean) / y_scale).astype(np.float32)).unsqueeze(1)
@@ -90,7 +107,7 @@ def _fit(torch, x, y, task, n_outputs, strata, opts: FitOptions) -> FittedHead:
         y_mean, y_scale = 0.0, 1.0
         target = torch.from_numpy(y.astype(np.int64))
         loss_fn = torch.nn.CrossEntropyLoss()
-    model = _module(x.shape[1], n_outputs, opts.hidden)
+    model = _module(x_std.shape[1], n_outputs, opts.hidden)
     optimiser = torch.optim.AdamW(model.parameters(), lr=opts.lr,
                                   weight_decay=opts.weight_decay)
     generator = torch.Generator().manual_seed(opts.seed)

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -81,30 +82,27 @@ def train_head(source: str, label_column: str, task: str, out: str, *,
         raise HeadTrainingError(f"--holdout must be in [0, 1), got {holdout}")
     _check_out(out)
     fit = FitOptions(seed=seed, **fit_options)
+    clock = _Clock()
     job = _job_output(source)
     settings = _encoder_settings(job, encoder, embedding_column, max_length)
     data = read_labelled(job, label_column, text_column, embedding_column)
     y, strata, labels = _targets(data.labels, task, label_column)
+    clock.lap("read")
     if data.embeddings is not None:
         x = data.embeddings
     else:
         log(f"embedding {len(data.texts):,} documents with {settings.path}")
         x = embed_texts(data.texts, settings, batch_tokens, cpus, log)
+        clock.lap("embed")
     train_rows, held_rows = stratified_split(strata, holdout, seed)
     if len(train_rows) < 2:
         raise HeadTrainingError(f"only {len(train_rows)} labelled training documents; "
                                 "label more documents or lower --holdout")
-    fitted = fit_head(x[train_rows], y[train_rows], task,
-                      1 if task == REGRESSION else len(labels), strata[train_rows], fit)
-    outputs = head_outputs(fitted.layers, fitted.activations, x[held_rows])
-    if task == REGRESSION:
-        predicted = outputs[:, 0].astype(np.float64)
-        heldout = regression_metrics(y[held_rows], predicted, cut, float(y[train_rows].mean()))
-        shown = predicted
-    else:
-        predicted = outputs.argmax(axis=1)
-        heldout = classification_metrics(y[held_rows], predicted, labels)
-        shown = [labels[k] for k in predicted]
+    fitted = fit_head(x, y[train_rows], task, 1 if task == REGRESSION else len(labels),
+                      strata[train_rows], fit, rows=train_rows)
+    clock.lap("fit")
+    heldout, predictions = _evaluate(fitted, task, labels, x[held_rows], y[held_rows], cut,
+                                     float(y[train_rows].mean()))
     record = {
         "task": task, "label_column": label_column, "source": os.path.abspath(source),
         "labels": labels, "embedding_column": embedding_column,
@@ -119,12 +117,38 @@ def train_head(source: str, label_column: str, task: str, out: str, *,
         "classify": {"engine": "transformers", "model": os.path.abspath(out),
                      "max_length": settings.max_length},
         "heldout": heldout,
+        "seconds": clock.laps,
     }
+    shown = (lambda v: v) if task == REGRESSION else str
     held_table = pa.table({"id": [data.ids[i] for i in held_rows],
-                           "label": [data.labels[i] for i in held_rows],
-                           "prediction": shown})
+                           "label": [shown(data.labels[i]) for i in held_rows],
+                           "prediction": predictions})
     _write_model(out, fitted, task, labels, settings, link_encoder, record, held_table)
     return record
+
+
+def _evaluate(fitted, task: str, labels: list[str], x: np.ndarray, y: np.ndarray, cut: float,
+              train_mean: float) -> tuple[dict, list]:
+    """The held-out metrics and each held-out row's prediction (a score, or a label)."""
+    outputs = head_outputs(fitted.layers, fitted.activations, x)
+    if task == REGRESSION:
+        predicted = outputs[:, 0].astype(np.float64)
+        return regression_metrics(y, predicted, cut, train_mean), predicted.tolist()
+    predicted = outputs.argmax(axis=1)
+    return classification_metrics(y, predicted, labels), [labels[k] for k in predicted]
+
+
+class _Clock:
+    """Seconds spent in each phase (read, embed, fit), for metrics.json."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _job_output(source: str):
@@ -139,38 +163,57 @@ def _job_output(source: str):
 def read_labelled(job, label_column: str, text_column: str = "text",
                   embedding_column: str | None = None) -> Labelled:
     """The kept rows with a label (and text, or an embedding), in file order."""
-    from pipeline.browse.output import FILE, KEPT, ROW
+    from pipeline.browse.output import KEPT, ROW
     from pipeline.stage import has_text
 
     have = job.columns[KEPT]
-    needed = [label_column, embedding_column or text_column]
-    for column in needed:
+    for column in (label_column, embedding_column or text_column):
         if column not in have:
             raise HeadTrainingError(f"the kept documents of {job.root} have no column "
                                     f"{column!r} (columns: {', '.join(have)})")
-    ids = '"id"' if "id" in have else ROW
     data = embedding_column or text_column
-    table = job.con.sql(
-        f'SELECT {ids} AS id, "{label_column}" AS label, "{data}" AS data '
-        f"FROM {job.scan((KEPT,))} "
-        f'WHERE "{label_column}" IS NOT NULL AND "{data}" IS NOT NULL '
-        f"ORDER BY {FILE}, {ROW}").to_arrow_table()
+    # rows come in file order: DuckDB keeps a scan's order (no ORDER BY, which would hold
+    # every vector in memory once more)
+    rows = job.con.sql(
+        f'SELECT {"id" if "id" in have else ROW} AS id, "{label_column}" AS label, '
+        f'"{data}" AS data FROM {job.scan((KEPT,))} '
+        f'WHERE "{label_column}" IS NOT NULL AND "{data}" IS NOT NULL')
     if embedding_column is None:
-        keep = has_text(table["data"])
-        table = table.filter(pa.array(keep))
-    if table.num_rows == 0:
+        table = rows.to_arrow_table()
+        table = table.filter(pa.array(has_text(table["data"])))
+        labelled = Labelled(table["id"].to_pylist(), table["label"].to_pylist(),
+                            table["data"].to_pylist(), None)
+    else:
+        labelled = _read_vectors(job, rows, label_column, embedding_column)
+    if not labelled.ids:
         raise HeadTrainingError(f"no kept document of {job.root} has a {label_column!r} "
                                 f"value{'' if embedding_column else ' and text'}")
-    ids, labels = table["id"].to_pylist(), table["label"].to_pylist()
-    if embedding_column is None:
-        return Labelled(ids, labels, table["data"].to_pylist(), None)
-    vectors = table["data"].combine_chunks()
-    dim = len(vectors[0].as_py())
-    flat = np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), np.float32)
-    if flat.size != dim * len(vectors):
-        raise HeadTrainingError(f"column {embedding_column!r} holds vectors of different "
-                                "sizes; give an `embed` step's column")
-    return Labelled(ids, labels, None, flat.reshape(len(vectors), dim))
+    return labelled
+
+
+def _read_vectors(job, rows, label_column: str, column: str) -> Labelled:
+    """Stream the rows into one float32 matrix (sized by the labelled rows), so the
+    vectors are held once."""
+    from pipeline.browse.output import KEPT
+
+    bound = job.con.execute(f'SELECT count(*) FROM {job.scan((KEPT,))} '
+                            f'WHERE "{label_column}" IS NOT NULL').fetchall()[0][0]
+    ids, labels, matrix, filled = [], [], None, 0
+    for batch in rows.to_arrow_reader(8192):
+        vectors = batch.column(2)
+        flat = np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), np.float32)
+        if matrix is None and len(vectors):
+            matrix = np.empty((bound, flat.size // len(vectors)), np.float32)
+        if matrix is None:
+            continue
+        if flat.size != matrix.shape[1] * len(vectors):
+            raise HeadTrainingError(f"column {column!r} holds vectors of different sizes; "
+                                    "give an `embed` step's column")
+        matrix[filled:filled + len(vectors)] = flat.reshape(len(vectors), -1)
+        filled += len(vectors)
+        ids += batch.column(0).to_pylist()
+        labels += batch.column(1).to_pylist()
+    return Labelled(ids, labels, None, None if matrix is None else matrix[:filled])
 
 
 def _encoder_settings(job, encoder: str | None, embedding_column: str | None,
