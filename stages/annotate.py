@@ -252,7 +252,8 @@ class Annotate(Stage):
         out = with_column(out, ERROR_COLUMN, pa.array(errors, pa.string()))
         counters = {"annotated": len(todo), "annotate_errors": sum(e is not None for e in errors),
                     "truncated": truncated}
-        return StageOutput(out, self._reasons(sampled, values, errors), counters=counters)
+        scores = values[threshold_field(cfg)]
+        return StageOutput(out, self.verdict(sampled, scores, errors), counters=counters)
 
     def _chats(self, table: pa.Table, rows: np.ndarray, texts: list[str]) -> list:
         others = [c for c in self.template.columns() if c != "text"]
@@ -265,16 +266,16 @@ class Annotate(Stage):
                                    self.instructions}])
         return chats
 
-    def _reasons(self, sampled: np.ndarray, values: dict, errors: list) -> pa.Array | None:
+    def verdict(self, sampled: np.ndarray, scores: list, errors: list) -> pa.Array | None:
+        """One reason per row (or None when all pass) from whether it was sampled, the
+        threshold field's value and the answer's error; `pipeline whatif` asks it too."""
         cfg = self.config
-        field = threshold_field(cfg)
-        column = f"{self.prefix}_{field}"
+        column = f"{column_prefix(cfg)}_{threshold_field(cfg)}"
         reasons: list[str | None] = []
-        for row, in_it in enumerate(sampled):
-            value = values[field][row]
+        for in_it, value, error in zip(sampled, scores, errors):
             if not in_it:
                 reasons.append(reason(CODE, "not_sampled") if cfg.only_sample else None)
-            elif errors[row] is not None and cfg.reject_errors:
+            elif error is not None and cfg.reject_errors:
                 reasons.append(reason(CODE, "error"))
             elif cfg.threshold is not None and value is not None and value < cfg.threshold:
                 reasons.append(reason(CODE, column, value))

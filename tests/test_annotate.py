@@ -379,3 +379,21 @@ def test_vllm_gets_the_schema_under_the_name_its_release_uses(monkeypatch):
     stage = Annotate(AnnotateConfig(engine="vllm", model="/models/q",
                                     vllm={"tensor_parallel_size": 2}))
     assert (stage.resources().gpus, stage.packages()) == (2, {"vllm": "gpu"})
+
+
+# -- pipeline whatif on annotate's threshold -------------------------------------------------
+def test_whatif_on_the_threshold_equals_a_rerun(tmp_path, ray_cluster, server, capsys):
+    from tests.test_whatif import assert_same_as_rerun
+    docs = [doc(i, "malformed" if i % 7 == 0 else "valid") for i in range(36)]
+    write_jsonl(tmp_path / "in" / "a.jsonl", docs)
+    base = openai_options(server, "sample: 0.7, ")
+    run_job(load_spec(annotate_spec(tmp_path, "base", base)), progress=False)
+    for settings, options in (
+            (["annotate.threshold=3"], "sample: 0.7, threshold: 3, "),
+            (["annotate.threshold=2", "annotate.reject_errors=true"],
+             "sample: 0.7, threshold: 2, reject_errors: true, ")):
+        out = "rerun" + str(len(settings))
+        run_job(load_spec(annotate_spec(tmp_path, out, openai_options(server, options))),
+                progress=False)
+        result = assert_same_as_rerun(capsys, tmp_path / "base", tmp_path / out, settings)
+        assert result["changed"]["now_rejected"]["docs"] > 0

@@ -244,5 +244,37 @@ class LengthFilter(Family):
         return Verdict(["n_words"], decide)
 
 
+class Annotate(Family):
+    """`annotate` writes its answer columns and `annotate_error` on every sampled document;
+    which documents were sampled follows from their ids. Its own verdict decides."""
+
+    stage = "annotate"
+
+    def marks(self, options):
+        from stages.annotate import column_prefix, threshold_field
+        config = build_config(self.stage, options)
+        if config.threshold is None:
+            return []
+        return [(f"{column_prefix(config)}_{threshold_field(config)}", "threshold",
+                 config.threshold)]
+
+    def verdict(self, options, changed, columns):
+        from stages._annotate.selection import in_sample
+        from stages.annotate import ERROR_COLUMN, column_prefix, threshold_field
+        self._only(changed, {"threshold", "threshold_field", "reject_errors"},
+                   "it changes what the model is asked or who is asked")
+        stage = get_stage_class(self.stage)(build_config(self.stage, options))
+        config = stage.config
+        score = f"{column_prefix(config)}_{threshold_field(config)}"
+        _need(columns, ["id", score, ERROR_COLUMN], "annotate's threshold")
+
+        def decide(table: pa.Table) -> pa.Array:
+            sampled = in_sample(table["id"].to_pylist(), config.sample, config.sample_seed)
+            reasons = stage.verdict(sampled, table[score].to_pylist(),
+                                    table[ERROR_COLUMN].to_pylist())
+            return reasons if reasons is not None else pa.nulls(table.num_rows, pa.string())
+        return Verdict(["id", score, ERROR_COLUMN], decide)
+
+
 FAMILIES: dict[str, Family] = {f.stage: f for f in (Quality(), LangId(), Classify(),
-                                                    LengthFilter())}
+                                                    LengthFilter(), Annotate())}
