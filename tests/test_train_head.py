@@ -202,9 +202,16 @@ def test_ranks_spearman_and_metrics_on_known_values():
     metrics = regression_metrics(np.array([0, 1, 3, 4, 5]), np.array([0.2, 3.4, 2.6, 4.4, 6]),
                                  cut=3, train_mean=2.0)
     assert metrics["mse"] == pytest.approx(np.mean([0.04, 5.76, 0.16, 0.16, 1.0]))
-    # >= 3: truth [F, F, T, T, T], predicted [F, T, F, T, T]
+    # integer labels: the rounded prediction (0, 3, 3, 4, 6) is cut, as FineWeb-Edu's
+    # int_score: truth >= 3 [F, F, T, T, T], predicted [F, T, T, T, T]
+    assert metrics["cut_on"] == "rounded prediction"
     assert (metrics["precision_at_cut"], metrics["recall_at_cut"]) == \
-        pytest.approx((2 / 3, 2 / 3))
+        pytest.approx((3 / 4, 1))
+    # other labels: the prediction itself, [F, T, F, T, T] against [F, F, T, T, T]
+    raw = regression_metrics(np.array([0, 1, 3, 4, 5.5]), np.array([0.2, 3.4, 2.6, 4.4, 6]),
+                             cut=3, train_mean=2.0)
+    assert raw["cut_on"] == "prediction"
+    assert (raw["precision_at_cut"], raw["recall_at_cut"]) == pytest.approx((2 / 3, 2 / 3))
     # rounded and clipped to 0-5: predictions 0, 3, 3, 4, 5
     matrix = np.array(metrics["confusion"]["matrix"])
     assert matrix[1, 3] == matrix[3, 3] == matrix[4, 4] == matrix[5, 5] == matrix[0, 0] == 1

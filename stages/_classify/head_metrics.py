@@ -1,8 +1,9 @@
 """Held-out metrics of a trained head, and their printed form.
 
 - regression: MSE (beside the MSE of always predicting the training mean, for scale),
-  Spearman and Pearson correlation, precision/recall/F1 of "score >= cut" (truth and
-  prediction each compared with the cut), and the confusion matrix of rounded scores
+  Spearman and Pearson correlation, precision/recall/F1 of "score >= cut" (the label and
+  the prediction each compared with the cut; with integer labels, the rounded prediction,
+  as FineWeb-Edu's int_score), and the confusion matrix of rounded scores
   (rows: the rounded label, columns: the rounded prediction, both clipped to the labels'
   integer range);
 - classification: accuracy, macro F1, per-class precision/recall/F1/support, and the
@@ -24,14 +25,18 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray, cut: float,
     rounded = lambda v: np.clip(np.rint(v), lo, hi).astype(np.int64)  # noqa: E731
     matrix = np.zeros((len(values), len(values)), np.int64)
     np.add.at(matrix, (rounded(truth) - lo, rounded(predicted) - lo), 1)
+    # Integer labels (an annotator's 0-5) are compared as FineWeb-Edu does: the rounded
+    # prediction (its int_score) against the cut, i.e. classify's threshold cut - 0.5.
+    integer = bool(np.all(truth == np.rint(truth)))
+    judged = np.rint(predicted) if integer else predicted
     return {"heldout_docs": int(len(truth)),
             "mse": float(np.mean((predicted - truth) ** 2)),
             "mse_of_train_mean": float(np.mean((train_mean - truth) ** 2)),
             "spearman": spearman(truth, predicted),
             "pearson": _correlation(truth, predicted),
-            "cut": cut,
+            "cut": cut, "cut_on": "rounded prediction" if integer else "prediction",
             **{f"{k}_at_cut": v for k, v in
-               binary_scores(truth >= cut, predicted >= cut).items()},
+               binary_scores(truth >= cut, judged >= cut).items()},
             "confusion": {"values": values, "matrix": matrix.tolist()}}
 
 
@@ -81,6 +86,13 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def _cut(metrics: dict) -> str:
+    cut = metrics["cut"]
+    if metrics["cut_on"] == "rounded prediction":
+        return f"round(score) >= {cut:g} (classify threshold {cut - 0.5:g})"
+    return f"score >= {cut:g}"
+
+
 def describe(metrics: dict) -> list[str]:
     """The metrics as printed lines."""
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
@@ -90,7 +102,7 @@ def describe(metrics: dict) -> list[str]:
                   f"{fmt(metrics['mse_of_train_mean'])})",
                   f"held-out Spearman: {fmt(metrics['spearman'])}, Pearson: "
                   f"{fmt(metrics['pearson'])}",
-                  f"held-out score >= {metrics['cut']:g}: precision "
+                  f"held-out {_cut(metrics)}: precision "
                   f"{fmt(metrics['precision_at_cut'])}, recall {fmt(metrics['recall_at_cut'])}, "
                   f"F1 {fmt(metrics['f1_at_cut'])} ({metrics['support_at_cut']} such documents)"]
         title = "confusion of rounded scores (rows: label, columns: prediction)"
