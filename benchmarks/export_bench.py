@@ -4,7 +4,8 @@ Part `export`: a corpus of `--docs` short documents (25..55 words drawn from a f
 ~250 bytes, ~55 all-MiniLM-L6-v2 tokens each; 4 Parquet files) goes through a real job
 (`tokenize: {ids: true}`, all-MiniLM-L6-v2's tokenizer.json with truncation off), then through
 `pipeline export` as a subprocess in several settings. Per setting: wall seconds, MB written
-per second (all files under --out, manifest included), and the peak memory of the export's
+per second (all files under --out, manifest included), the CPU seconds of the export's
+processes (start-up included) and MB per CPU second, and the peak memory of the export's
 processes (RSS summed over its process tree, sampled every 0.1 s; with --ray that tree holds
 the embedded Ray's raylet, GCS and workers).
 
@@ -118,8 +119,8 @@ def export_part(work: Path, tokenizer: Path, docs: int, file_size: str) -> None:
                    cwd=ROOT, check=True)
     print(f"process start and imports: {time.perf_counter() - started:.1f} s (in every wall "
           "time below)")
-    print(f"{'export':<38}{'wall s':>8}{'MB/s written':>14}{'MB written':>12}"
-          f"{'peak RSS MiB':>14}{'files':>7}")
+    print(f"{'export':<38}{'wall s':>8}{'CPU s':>8}{'MB/s written':>14}{'MB/CPU s':>10}"
+          f"{'MB written':>12}{'peak RSS MiB':>14}{'files':>7}")
     for name, extra in EXPORTS:
         out = work / "exports" / name.replace(", ", "_").replace(" ", "-").replace("'", "")
         shutil.rmtree(out, ignore_errors=True)
@@ -132,15 +133,17 @@ def export_part(work: Path, tokenizer: Path, docs: int, file_size: str) -> None:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         # the export's processes: with --ray, its embedded Ray (raylet, GCS, workers) too
-        with ProcessSampler(process_tree(psutil.Process(process.pid)), interval_s=0.1) \
-                as sampled:
+        with ProcessSampler(process_tree(psutil.Process(process.pid)), interval_s=0.1,
+                            cpu_from_start=True) as sampled:
             output, _ = process.communicate()
         wall = time.perf_counter() - started
         if process.returncode:
             raise SystemExit(f"{name}: export failed\n{output}")
         written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
         files = len(json.loads((out / "manifest.json").read_text())["files"])
-        print(f"{name:<38}{wall:>8.1f}{written / 1e6 / wall:>14.1f}{written / 1e6:>12.1f}"
+        cpu = sampled.cpu_seconds
+        print(f"{name:<38}{wall:>8.1f}{cpu:>8.1f}{written / 1e6 / wall:>14.1f}"
+              f"{written / 1e6 / cpu:>10.1f}{written / 1e6:>12.1f}"
               f"{sampled.rss_peak / 2**20:>14.0f}{files:>7}")
 
 
