@@ -193,7 +193,9 @@ def _check_or_write_plan(fs, work: str, plan: dict, out: str) -> None:
             raise ExportError(f"{out} holds an unfinished export with other options or "
                               "input; run it with those, or give --overwrite")
         return
-    if fs.exists(posixpath.dirname(work)) and fs.ls(posixpath.dirname(work)):
+    out_dir = posixpath.dirname(work)
+    if fs.exists(out_dir) and any(posixpath.basename(p.rstrip("/")) != "_work"
+                                  for p in fs.ls(out_dir, detail=False)):
         raise ExportError(f"{out} exists and is not an export: give an empty or new --out")
     _write_json(fs, path, plan)
 
