@@ -302,31 +302,39 @@ def test_cli_refuses_a_token_format_without_tokenizer(job, tmp_path, capsys):
 
 HOLD = """
 import os, sys, time
-import pipeline.export.formats as formats, pipeline.export.write as write
+import pipeline.export.encode as encode, pipeline.export.formats as formats
+import pipeline.export.write as write
 write.CHUNK_DOCUMENTS = 3
-add = formats.Writer.add
+
+def hold():
+    with open(sys.argv[1], "w") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(600)
+
+add, write_sorted = formats.Writer.add, encode._write_sorted
 def held_add(self, payload):
     add(self, payload)
     self.main.flush()
-    if "part-00001" in self.tmp_prefix:  # the second file, half written
-        with open(sys.argv[1], "w") as f:
-            f.write(f"{os.getpid()}\\n")
-        time.sleep(600)
-formats.Writer.add = held_add
+    if sys.argv[2] == "write" and "part-00001" in self.tmp_prefix:  # the 2nd file, half written
+        hold()
+def held_write_sorted(fs, path, *args):
+    write_sorted(fs, path, *args)
+    if sys.argv[2] == "encode" and path.endswith("part-00002.parquet"):  # before its marker
+        hold()
+formats.Writer.add, encode._write_sorted = held_add, held_write_sorted
 from pipeline.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
-def test_killed_export_resumes_without_duplicating_a_document(job, bpe, tmp_path):
-    export(job, tmp_path / "clean", format="megatron", tokenizer=str(bpe), shuffle=True,
-           file_size=1500)
-    out, hold = tmp_path / "killed", tmp_path / "held"
-    args = ["export", str(job), "--format", "megatron", "--tokenizer", str(bpe), "--out",
-            str(out), "--shuffle", "--file-size", "1500", "--local"]
+def killed_export(tmp_path: Path, args: list[str], phase: str) -> None:
+    """Run `pipeline export ARGS` in a subprocess, held in `phase` (encode: the third shard
+    written, its marker not; write: the second file half written), and kill it and all its
+    children there."""
+    hold = tmp_path / f"held-{phase}"
     with open(tmp_path / "export.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(hold), *args], cwd=ROOT,
-                                start_new_session=True, stdout=log, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(hold), phase, *args],
+                                cwd=ROOT, start_new_session=True, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 90
         while not (hold.exists() and hold.read_text().endswith("\n")):
@@ -335,18 +343,53 @@ def test_killed_export_resumes_without_duplicating_a_document(job, bpe, tmp_path
             time.sleep(0.05)
     finally:
         kill_tree(proc)
+
+
+@pytest.fixture(scope="module")
+def clean_export(job, bpe, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clean") / "out"
+    export(job, out, format="megatron", tokenizer=str(bpe), shuffle=True, file_size=1500)
+    return out
+
+
+def assert_same_export(out: Path, clean: Path) -> None:
+    manifest = json.loads((clean / "manifest.json").read_text())
+    assert json.loads((out / "manifest.json").read_text())["files"] == manifest["files"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in clean.iterdir())
+    for entry in manifest["files"]:
+        for name in entry["files"]:
+            assert (out / name).read_bytes() == (clean / name).read_bytes()
+    assert len(megatron_documents(out)) == manifest["documents"]  # none twice, none missing
+
+
+def export_args(job: Path, bpe: Path, out: Path) -> list[str]:
+    return ["export", str(job), "--format", "megatron", "--tokenizer", str(bpe), "--out",
+            str(out), "--shuffle", "--file-size", "1500", "--local"]
+
+
+def test_export_killed_while_writing_a_file_resumes_without_duplicating_a_document(
+        job, bpe, clean_export, tmp_path):
+    out = tmp_path / "killed"
+    killed_export(tmp_path, export_args(job, bpe, out), "write")
     assert (out / "part-00000.bin").exists() and not (out / "part-00001.bin").exists()
     assert list((out / "_work" / "tmp").glob("part-00001.*"))  # the half-written file
     first = (out / "part-00000.bin").stat().st_mtime_ns
 
-    assert cli_main(args) == 0
+    assert cli_main(export_args(job, bpe, out)) == 0
     assert (out / "part-00000.bin").stat().st_mtime_ns == first  # not written again
-    clean = json.loads((tmp_path / "clean" / "manifest.json").read_text())
-    resumed = json.loads((out / "manifest.json").read_text())
-    assert resumed["files"] == clean["files"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in
-                                                           (tmp_path / "clean").iterdir())
-    for entry in clean["files"]:
-        for name in entry["files"]:
-            assert (out / name).read_bytes() == (tmp_path / "clean" / name).read_bytes()
-    assert len(megatron_documents(out)) == clean["documents"]  # none twice, none missing
+    assert_same_export(out, clean_export)
+
+
+def test_export_killed_while_encoding_resumes_from_the_committed_shards(
+        job, bpe, clean_export, tmp_path, capsys):
+    out = tmp_path / "killed"
+    killed_export(tmp_path, export_args(job, bpe, out), "encode")
+    encoded = out / "_work" / "encoded"
+    assert sorted(p.name for p in encoded.glob("*.json")) == ["part-00000.json",
+                                                              "part-00001.json"]
+    assert (encoded / "part-00002.parquet").exists()  # written, not committed
+    assert not list(out.glob("part-*"))
+
+    assert cli_main(export_args(job, bpe, out)) == 0
+    assert "encode: 4 shards (2 already done)" in capsys.readouterr().out
+    assert_same_export(out, clean_export)
