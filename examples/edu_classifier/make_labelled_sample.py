@@ -5,8 +5,9 @@ was written for this project.
 
 The six levels follow FineWeb-Edu's rubric in spirit: 0 spam and boilerplate, 1 shop
 pages, 2 personal chatter, 3 news-like reports, 4 explanations of a subject, 5 structured
-lessons with worked examples and exercises. One document in ten has its score moved by one
-point either way, as annotators (people or LLMs) disagree at the edges.
+lessons with worked examples and exercises. Every text is distinct. One document in ten has
+its score moved by one point either way, as annotators (people or LLMs) disagree at the
+edges.
 
     python examples/edu_classifier/make_labelled_sample.py
 """
@@ -178,13 +179,17 @@ LEVELS = [junk, shop, chatter, news, explanation, lesson]
 
 def documents(seed: int = 20261207) -> list[dict]:
     rng = random.Random(seed)
-    docs = []
+    docs, seen = [], set()
     for score, make in enumerate(LEVELS):
         for _ in range(PER_LEVEL):
+            text = make(rng)
+            while text in seen:  # every text once: a copy on both sides would flatter
+                text = make(rng)  # the held-out figures
+            seen.add(text)
             label = score
             if rng.random() < NOISE:  # annotators disagree by a point at the edges
                 label = min(5, max(0, score + rng.choice((-1, 1))))
-            docs.append({"text": make(rng), "edu_score": label})
+            docs.append({"text": text, "edu_score": label})
     rng.shuffle(docs)
     return [{"id": f"edu-{i:04d}"} | doc for i, doc in enumerate(docs)]
 
