@@ -339,7 +339,7 @@ def _link_or_copy(source: str, target: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = FitOptions()
-    parser.add_argument("--from", dest="source", required=True,
+    parser.add_argument("--from", dest="source", required=True, metavar="OUT",
                         help="a finished job's output folder; its kept documents are read")
     parser.add_argument("--label-column", required=True, help="the label, e.g. edu_score")
     parser.add_argument("--task", required=True, choices=(REGRESSION, CLASSIFICATION))
