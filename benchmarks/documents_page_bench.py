@@ -153,13 +153,17 @@ def main() -> None:
             verdict = "ok" if median < TARGET_MS else "OVER"
             print(f"{name:<22} {median:8.1f} ms median, {cpu:6.1f} ms CPU  (cold {cold:7.1f} "
                   f"ms; {shown} shown of {matching:,})  {verdict}")
-        # The sliders' question: one what-if over every document (no target; for scale).
-        start = time.perf_counter()
-        answer = client.get(f"/jobs/{job_id}/whatif", params={"set": "length_filter.min_words=30"})
-        answer.raise_for_status()
-        kept = answer.json()["kept"]
-        print(f"{'what-if, one slider':<22} {(time.perf_counter() - start) * 1000:8.1f} ms once  "
-              f"(kept {kept['before']['docs']:,} -> {kept['after']['docs']:,})")
+        # The sliders' question: a what-if over every document (no target; for scale). The
+        # first move reads every text to count words; later moves reuse that.
+        for move, words in (("first", 30), ("next", 31)):
+            start = time.perf_counter()
+            answer = client.get(f"/jobs/{job_id}/whatif",
+                                params={"set": f"length_filter.min_words={words}"})
+            answer.raise_for_status()
+            kept = answer.json()["kept"]
+            print(f"{'what-if, ' + move + ' move':<22} "
+                  f"{(time.perf_counter() - start) * 1000:8.1f} ms once  "
+                  f"(kept {kept['before']['docs']:,} -> {kept['after']['docs']:,})")
 
 
 if __name__ == "__main__":

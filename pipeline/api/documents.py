@@ -141,11 +141,6 @@ def readable_job(service: JobService, job_id: str) -> JobRecord:
     return job
 
 
-def open_output(service: JobService, job_id: str) -> JobOutput:
-    """The committed part of a job's output, opened afresh."""
-    return _opened(job_id, readable_job(service, job_id).output)
-
-
 def _opened(job_id: str, output: str) -> JobOutput:
     try:
         return JobOutput(output)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.api.documents import ERRORS, SNIPPET_CHARS, Unreadable, answer, json_safe, \
-    open_output
+from pipeline.api.documents import ERRORS, SNIPPET_CHARS, OpenOutputs, Unreadable, answer, \
+    json_safe
 from pipeline.api.jobs import JobService
 from pipeline.api.routes import JOB_ID
 from pipeline.browse.output import BrowseError
@@ -88,12 +88,11 @@ class WhatIf(BaseModel):
     notes: list[str]
 
 
-def evaluate(service: JobService, job_id: str, settings: list[str], sample: int,
-             seed: int) -> dict:
+def evaluate(outputs: OpenOutputs, service: JobService, job_id: str, settings: list[str],
+             sample: int, seed: int) -> dict:
     try:
-        # its own output: a replay takes seconds at 1M documents, and the job's pages
-        # should not wait for it
-        result = whatif(open_output(service, job_id), settings, sample, seed)
+        with outputs(service, job_id) as output:
+            result = whatif(output, settings, sample, seed)
     except BrowseError as exc:
         raise Unreadable(422, str(exc)) from None
     except yaml.YAMLError as exc:
@@ -110,6 +109,10 @@ def evaluate(service: JobService, job_id: str, settings: list[str], sample: int,
 
 def whatif_router(service: JobService) -> APIRouter:
     router = APIRouter()
+    # outputs of their own: a replay takes seconds at 1M documents and the job's pages should
+    # not wait for it; kept open, a finished job's outcomes and word counts are read once
+    # (pipeline/browse/whatif.py, `outcomes`), so a slider's next move skips that
+    outputs = OpenOutputs()
 
     @router.get("/jobs/{job_id}/whatif", response_model=WhatIf, response_model_by_alias=True,
                 tags=["documents"], summary="What other thresholds would keep",
@@ -130,6 +133,6 @@ def whatif_router(service: JobService) -> APIRouter:
         if any(len(setting) > MAX_SETTING_CHARS for setting in settings):
             return JSONResponse({"detail": f"set: a setting is longer than "
                                            f"{MAX_SETTING_CHARS} characters"}, status_code=422)
-        return await answer(evaluate, service, job_id, settings, sample, seed)
+        return await answer(evaluate, outputs, service, job_id, settings, sample, seed)
 
     return router

@@ -16,6 +16,7 @@ import argparse
 import copy
 import json
 import random
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,26 +114,15 @@ class Replay:
         self._replay()
 
     def _read(self) -> pa.Table:
-        wanted = ["id", "stage", "reason", "duplicate_of", "text"] + \
-            [c for change in self.changes for c in change.verdict.columns]
-        present = [c for c in dict.fromkeys(wanted) if c in self.output.all_columns]
-        sql = f"SELECT _side, _file, _row, {', '.join(map(quote_column, present))} " \
-              f"FROM {self.output.scan()}"
-        batches = []
-        for batch in self.output.con.sql(sql).to_arrow_reader():
-            words = count_words(batch.column("text")) if "text" in present else \
-                pa.nulls(batch.num_rows, pa.int64())
-            table = pa.Table.from_batches([batch]).drop_columns(
-                ["text"] if "text" in present else [])
-            batches.append(table.append_column("_words", pc.fill_null(words, 0)))
-        if not batches:
-            raise BrowseError(f"no documents in {self.output.root}")
-        # in file order (sorted here, once the texts are gone), so that samples repeat
-        table = pa.concat_tables(batches).sort_by([("_side", "ascending"), ("_file", "ascending"),
-                                                   ("_row", "ascending")])
-        for column in ("stage", "reason", "duplicate_of"):
-            if column not in table.column_names:
-                table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+        table = outcomes(self.output)
+        extra = [c for c in dict.fromkeys(c for change in self.changes
+                                          for c in change.verdict.columns)
+                 if c in self.output.all_columns and c not in table.column_names]
+        if extra:  # the changed steps' columns, in the same file order
+            sql = f"SELECT {', '.join(map(quote_column, extra))} FROM {self.output.scan()} " \
+                  "ORDER BY _side, _file, _row"
+            for name, column in zip(extra, self.output.con.sql(sql).to_arrow_table().columns):
+                table = table.append_column(name, column)
         return table
 
     def _steps_before(self) -> np.ndarray:
@@ -248,6 +238,39 @@ class Replay:
             return {"kept": True}
         reason = self.rows["reason"][row].as_py() if when == "before" else self.reason[row]
         return {"kept": False, "stage": self.names[step], "reason": reason}
+
+
+# per open output: its documents' outcomes and word counts (reading every text to count its
+# words is most of a replay's time, and the dashboard's sliders ask again and again)
+_OUTCOMES: "weakref.WeakKeyDictionary[JobOutput, pa.Table]" = weakref.WeakKeyDictionary()
+
+
+def outcomes(output: JobOutput) -> pa.Table:
+    """Every document's id, stage, reason, duplicate_of and words, in file order; read once
+    per open output."""
+    if output in _OUTCOMES:
+        return _OUTCOMES[output]
+    present = [c for c in ("id", "stage", "reason", "duplicate_of", "text")
+               if c in output.all_columns]
+    sql = f"SELECT _side, _file, _row, {', '.join(map(quote_column, present))} " \
+          f"FROM {output.scan()}"
+    batches = []
+    for batch in output.con.sql(sql).to_arrow_reader():
+        words = count_words(batch.column("text")) if "text" in present else \
+            pa.nulls(batch.num_rows, pa.int64())
+        table = pa.Table.from_batches([batch]).drop_columns(
+            ["text"] if "text" in present else [])
+        batches.append(table.append_column("_words", pc.fill_null(words, 0)))
+    if not batches:
+        raise BrowseError(f"no documents in {output.root}")
+    # in file order (sorted here, once the texts are gone), so that samples repeat
+    table = pa.concat_tables(batches).sort_by([("_side", "ascending"), ("_file", "ascending"),
+                                               ("_row", "ascending")])
+    for column in ("stage", "reason", "duplicate_of"):
+        if column not in table.column_names:
+            table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+    _OUTCOMES[output] = table
+    return table
 
 
 def _counts(entered: np.ndarray, rejected: np.ndarray, kept: np.ndarray,
