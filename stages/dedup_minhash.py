@@ -136,8 +136,9 @@ class DedupMinhashConfig(StageConfig):
     false_negative_weight: float | None = Field(None, ge=0, description=(
         "weight of false negatives when choosing bands x rows (default 0.5, or 0.95 with "
         "verify)"))
-    verify: bool = Field(False, description="check candidate pairs by true Jaccard >= "
-                         "threshold before forming components (costs shingle storage)")
+    verify: bool = Field(True, description="check candidate pairs by true Jaccard >= "
+                         "threshold before forming components (costs shingle storage: "
+                         "~4 bytes per distinct shingle per document, under _work/)")
     seed: int = Field(1, ge=0, lt=2**32, description="permutation seed (datasketch's `seed`)")
     lowercase: bool = Field(True, description="ignore case")
     strip_punctuation: bool = Field(True, description="punctuation and symbols separate words")

@@ -160,7 +160,8 @@ def test_verify_removes_lsh_false_positives(tmp_path, ray_cluster):
     write_jsonl(tmp_path / "in" / "p.jsonl", [{"id": i, "text": " ".join(w)} for p in pairs
                                               for i, w in (p[:2], p[2:])])
     # 28 bands of 4 rows: a pair at Jaccard 0.6 shares a bucket with probability 0.98.
-    run_job(load_spec(spec_for(tmp_path, "lsh", "{bands: 28, rows: 4}")), progress=False)
+    run_job(load_spec(spec_for(tmp_path, "lsh", "{bands: 28, rows: 4, verify: false}")),
+            progress=False)
     run_job(load_spec(spec_for(tmp_path, "checked", "{bands: 28, rows: 4, verify: true}")),
             progress=False)
     assert len(outcome(tmp_path / "lsh")[1]) >= 5
@@ -236,6 +237,16 @@ def test_threshold_picks_datasketch_bands_and_rows():
             for weights in ((0.5, 0.5), (0.1, 0.9)):
                 assert mh.optimal_bands_rows(threshold, num_perm, *weights) == \
                     _optimal_param(threshold, num_perm, *weights)
+
+
+def test_default_verifies_with_fineweb_shape(tmp_path):
+    # verify is on unless turned off: the LSH shape then favours recall (14 x 8 at 0.8)
+    write_jsonl(tmp_path / "in" / "p.jsonl", [{"text": "x"}])
+    for options, shape, verify in (("{}", (14, 8), True), ("{verify: false}", (9, 12), False)):
+        step = next(s for s in load_spec(spec_for(tmp_path, "out", options)).steps
+                    if s.name == "dedup_minhash")
+        assert step.stage.config.verify is verify
+        assert tuple(step.stage.lsh_shape()) == shape
 
 
 # -- signatures ------------------------------------------------------------------------------------
