@@ -91,7 +91,7 @@ class TrafilaturaEngine:
         if tree is None:
             return Extracted(None)
         if self._markdown:  # math, code languages, tables (stages/_extract/markdown.py)
-            prepare_for_markdown(tree, tables=self._options["tables"])
+            prepare_for_markdown(tree, tables=self._options["tables"], html=html)
         # bare_extraction works on its own copy of the tree, so it stays intact for metadata
         found = self._text_of(self._bare_extraction(tree, options=options))
         if found.text is not None and self._metadata:

@@ -45,7 +45,16 @@ _TEXT_PARENTS = frozenset((
     "p", "span", "a", "b", "i", "em", "strong", "font", "small", "big", "sub", "sup", "u",
     "label", "li", "td", "th", "dd", "dt", "caption", "figcaption", "blockquote",
     "h1", "h2", "h3", "h4", "h5", "h6"))
-_NO_TEX_HERE = frozenset(("script", "style", "pre", "code", "textarea", "math"))
+# XPath (C speed: these run on every page) for the few nodes the passes rewrite
+_RAW_TEX_TEXTS = etree.XPath(
+    "//text()[contains(., '$$')][not(ancestor::script or ancestor::style or ancestor::pre"
+    " or ancestor::code or ancestor::textarea or ancestor::math)]")
+# <math> as lxml's HTML parser names it: bare, or with the prefixes XHTML pages use
+_MATH_TAGS = ("math", "m:math", "mml:math")
+_KATEX = etree.XPath("//*[contains(concat(' ', normalize-space(@class), ' '), ' katex ')]")
+_MATHJAX2_RENDERED = etree.XPath("//*[" + " or ".join(
+    f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+    for name in _MATHJAX2_RENDERINGS) + "]")
 _RAW_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
 _TEX_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _SPACES = re.compile(r"\s+")
@@ -63,11 +72,19 @@ _LAYOUT_BLOCKS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquo
 _TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
 
 
-def prepare_for_markdown(tree, *, tables: bool = True) -> None:
+def prepare_for_markdown(tree, *, tables: bool = True, html: str | None = None) -> None:
     """Rewrite a parsed page (lxml) in place so trafilatura's markdown keeps math, code
-    languages and tables; `tables` false leaves tables to trafilatura (it drops them)."""
-    _rewrite_math(tree)
-    _mark_code_blocks(tree)
+    languages and tables; `tables` false leaves tables to trafilatura (it drops them).
+
+    `html`, the page's source, lets a pass that searches the whole tree run only where the
+    source mentions what it looks for (a substring test costs microseconds, a scan of the
+    tree about half a millisecond, and most pages have no math)."""
+    def mentions(word: str) -> bool:
+        return html is None or word in html
+
+    _rewrite_math(tree, mentions)
+    if mentions("<pre") or mentions("<PRE"):
+        _mark_code_blocks(tree)
     if tables:
         _normalize_tables(tree)
 
@@ -106,23 +123,23 @@ def finish_markdown(text: str) -> str:
 
 
 # -- math -------------------------------------------------------------------------------------
-def _rewrite_math(tree) -> None:
+def _rewrite_math(tree, mentions) -> None:
     for container in list(tree.iter("mjx-container")):  # MathJax 3: only MathML survives
         math = _first_math(container)
         if math is not None:
             display = container.get("display") == "true" or _is_display(math)
             _put_math(container, _tex_of_mathml(math), display)
 
-    scripts = [script for script in tree.iter("script")
+    scripts = [script for script in (tree.iter("script") if mentions("math/tex") else ())
                if (script.get("type") or "").lower().replace(" ", "").startswith("math/tex")]
     if scripts:  # MathJax 2: the TeX is in the script; its renderings would double it
-        for element in _with_class(tree, _MATHJAX2_RENDERINGS):
+        for element in _MATHJAX2_RENDERED(tree):
             _remove(element)
         for script in scripts:
             display = "mode=display" in script.get("type").lower().replace(" ", "")
             _put_math(script, script.text or "", display)
 
-    for katex in _with_class(tree, {"katex"}):
+    for katex in _KATEX(tree) if mentions("katex") else ():
         parent = katex.getparent()
         wrapper = parent if parent is not None and "katex-display" in _classes(parent) else None
         math = _first_math(katex)
@@ -130,7 +147,7 @@ def _rewrite_math(tree) -> None:
         if tex:
             _put_math(wrapper if wrapper is not None else katex, tex, wrapper is not None)
 
-    for math in [element for element in tree.iter() if local_name(element) == "math"]:
+    for math in list(tree.iter(*_MATH_TAGS)):
         if not _attached(math, tree):
             continue
         target = math
@@ -140,7 +157,8 @@ def _rewrite_math(tree) -> None:
                 break
         _put_math(target, _tex_of_mathml(math), _is_display(math))
 
-    _rewrite_raw_display_math(tree)
+    if mentions("$$"):
+        _rewrite_raw_display_math(tree)
 
 
 def _tex_of_mathml(math) -> str:
@@ -215,17 +233,12 @@ def _rewrite_raw_display_math(tree) -> None:
     def rewrite(text: str) -> str:
         return _RAW_DISPLAY_MATH.sub(lambda m: f" \\[{clean_tex(m.group(1))}\\] ", text)
 
-    for element in tree.iter():
-        if not isinstance(element.tag, str) or element.tag in _NO_TEX_HERE:
-            continue
-        inside_code = any(a.tag in _NO_TEX_HERE for a in element.iterancestors())
-        if not inside_code and element.text and "$$" in element.text:
-            element.text = rewrite(element.text)
-        parent = element.getparent()
-        if element.tail and "$$" in element.tail and parent is not None \
-                and parent.tag not in _NO_TEX_HERE \
-                and not any(a.tag in _NO_TEX_HERE for a in parent.iterancestors()):
-            element.tail = rewrite(element.tail)
+    for found in _RAW_TEX_TEXTS(tree):
+        owner = found.getparent()  # the element whose text or tail this is
+        if found.is_tail:
+            owner.tail = rewrite(owner.tail)
+        else:
+            owner.text = rewrite(owner.text)
 
 
 # -- code -------------------------------------------------------------------------------------
@@ -361,23 +374,40 @@ def _is_layout(table) -> bool:
 
 
 def _flatten_into_cell(table) -> None:
+    """The table's parts become inline spans with separators, so its text joins the cell
+    and its links stay links (trafilatura judges boilerplate by their density)."""
     rows = []
     for row in (part for part in _own_parts(table) if part.tag == "tr"):
-        cells = [_SPACES.sub(" ", cell.text_content()).strip()
-                 for cell in row if cell.tag in ("td", "th")]
-        cells = [cell for cell in cells if cell]
+        cells = [cell for cell in row if cell.tag in ("td", "th")]
+        for cell in cells:
+            if not "".join(cell.itertext()).strip():
+                _remove(cell)
+        cells = [cell for cell in cells if cell.getparent() is not None]
+        for cell in cells[:-1]:
+            cell.tail = ", "
         if cells:
-            rows.append(", ".join(cells))
-    span = etree.Element("span")
-    span.text = f" {'; '.join(rows)} " if rows else " "
-    span.tail = table.tail
-    table.getparent().replace(table, span)
+            cells[-1].tail = None
+            rows.append(row)
+        else:
+            _remove(row)
+    for row in rows[:-1]:
+        row.tail = "; "
+    if rows:
+        rows[-1].tail = None
+    for part in [table, *_own_parts(table)]:
+        if part.tag == "caption":
+            part.tail = ": "
+        elif part.tag in ("thead", "tbody", "tfoot"):
+            part.tail = None  # the rows carry the separators
+        part.tag = "span"
+    table.text = " "
+    table.tail = " " + (table.tail or "")
 
 
 def _caption_before(table) -> None:
     """A caption becomes a paragraph before its table (trafilatura makes it a row)."""
     for caption in [part for part in _own_parts(table) if part.tag == "caption"]:
-        text = _SPACES.sub(" ", caption.text_content()).strip()
+        text = _SPACES.sub(" ", "".join(caption.itertext())).strip()
         _remove(caption)
         if text:
             paragraph = etree.Element("p")
@@ -396,12 +426,6 @@ def _set_header_row(table) -> None:
 # -- tree helpers -----------------------------------------------------------------------------
 def _classes(element) -> list[str]:
     return (element.get("class") or "").split()
-
-
-def _with_class(tree, names) -> list:
-    return [element for element in tree.iter()
-            if isinstance(element.tag, str) and element.get("class")
-            and not names.isdisjoint(element.get("class").split())]
 
 
 def _attached(element, tree) -> bool:
