@@ -22,11 +22,11 @@ from tests.warc_files import response, write_warc
 INTRO, OUTRO = make_text(1, 60), make_text(2, 60)
 
 
-def page(body: str) -> str:
+def page(body: str, mathjax_config: str = "tex2jax: {}") -> str:
     """A blog post around `body`: MathJax loaded in the head, navigation, footer."""
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>Notes on series</title>
-<script type="text/x-mathjax-config">MathJax.Hub.Config({{tex2jax: {{}}}});</script>
+<script type="text/x-mathjax-config">MathJax.Hub.Config({{{mathjax_config}}});</script>
 <script src="https://cdn.example.org/mathjax/2.7.9/MathJax.js?config=TeX-AMS_HTML"></script>
 </head><body><header><nav><a href="/">Home</a> <a href="/blog">Blog</a>
 <a href="/about">About</a></nav></header>
@@ -109,6 +109,23 @@ def test_raw_display_tex_in_the_text_is_not_escaped():
                         r"while $5 and $10 stay prices.</p>"))
     assert "Raw TeX:\n$$\na_1 + a_2 = b_*\n$$\nand $x_1$ inline, while $5 and $10 stay prices." \
         in text
+
+
+def test_single_dollar_tex_is_math_where_the_page_configures_it():
+    # Math StackExchange's configuration; `\$` is a literal dollar there (processEscapes)
+    config = (r'tex2jax: { inlineMath: [ ["\\(","\\)"], ["$", "$"] ], '
+              r'displayMath: [ ["$$","$$"] ], processEscapes: true }')
+    body = r"<p>Let $f(x) = x_1^2 + \alpha$ for all $x \in \mathbb{R}$; it costs \$5.</p>"
+    text = extract(page(body, config))
+    assert r"Let $f(x) = x_1^2 + \alpha$ for all $x \in \mathbb{R}$; it costs \$5." in text
+    # KaTeX's auto-render with `$` as an inline delimiter
+    katex_config = ('<script>renderMathInElement(document.body, {delimiters: [{left: "$$", '
+                    'right: "$$", display: true}, {left: "$", right: "$", display: false}]});'
+                    '</script>')
+    text = extract(page(body.replace("<p>", katex_config + "<p>")))
+    assert r"Let $f(x) = x_1^2 + \alpha$" in text
+    # without such a configuration a dollar is a dollar, and the TeX is escaped as prose
+    assert r"Let $f(x) = x\_1^2 + \alpha$" in extract(page(body))
 
 
 def test_mathml_converter_covers_the_presentation_elements():

@@ -3,11 +3,12 @@
 trafilatura's markdown keeps headings, lists, tables and code blocks, but it deletes
 `<script>` (where MathJax 2 keeps a formula's TeX), cannot read MathML without a TeX
 annotation, loses a code block's language, turns a one-line `<pre><code>` into inline code,
-and mangles nested and header-less tables. This module fixes that around it, without
-touching trafilatura's main-content selection:
+and mangles nested and header-less tables. This module fixes that around it, and leaves
+the choice of the main content to trafilatura:
 
 - `prepare_for_markdown(tree)`, on the parsed page before extraction, rewrites in place:
-  math of every source (MathJax 2 scripts, MathJax 3 containers, KaTeX, MathML, raw `$$..$$`)
+  math of every source (MathJax 2 scripts, MathJax 3 containers, KaTeX, MathML, TeX typed
+  in the text as `$$..$$`, or `$..$` where the page configures it)
   into text `\\(tex\\)` / `\\[tex\\]` where the formula was; trafilatura's markdown writer turns
   those into `$tex$` / `$$tex$$` and leaves the TeX unescaped. Code blocks get a marker with
   their language at the start of their text. Tables are normalised (see `_normalize_tables`).
@@ -47,7 +48,7 @@ _TEXT_PARENTS = frozenset((
     "h1", "h2", "h3", "h4", "h5", "h6"))
 # XPath (C speed: these run on every page) for the few nodes the passes rewrite
 _RAW_TEX_TEXTS = etree.XPath(
-    "//text()[contains(., '$$')][not(ancestor::script or ancestor::style or ancestor::pre"
+    "//text()[contains(., $delimiter)][not(ancestor::script or ancestor::style or ancestor::pre"
     " or ancestor::code or ancestor::textarea or ancestor::math)]")
 # <math> as lxml's HTML parser names it: bare, or with the prefixes XHTML pages use
 _MATH_TAGS = ("math", "m:math", "mml:math")
@@ -56,6 +57,13 @@ _MATHJAX2_RENDERED = etree.XPath("//*[" + " or ".join(
     f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
     for name in _MATHJAX2_RENDERINGS) + "]")
 _RAW_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+_RAW_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)((?:\\.|[^$\\])+?)\$(?!\$)")
+# The page's own MathJax (2 or 3) or KaTeX auto-render configuration makes `$` delimit
+# inline math: inlineMath: [..., ['$','$']] / {left: "$", right: "$", display: false}
+_DOLLAR_INLINE_CONFIG = re.compile(
+    r"""inlineMath["']?\s*:\s*\[(?:\s*\[[^\]]*\]\s*,)*\s*\[\s*["']\$["']"""
+    r"""|left["']?\s*:\s*["']\$["']\s*,\s*right["']?\s*:\s*["']\$["']\s*,"""
+    r"""\s*display["']?\s*:\s*false""")
 _TEX_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _SPACES = re.compile(r"\s+")
 
@@ -82,7 +90,7 @@ def prepare_for_markdown(tree, *, tables: bool = True, html: str | None = None) 
     def mentions(word: str) -> bool:
         return html is None or word in html
 
-    _rewrite_math(tree, mentions)
+    _rewrite_math(tree, mentions, html)
     if mentions("<pre") or mentions("<PRE"):
         _mark_code_blocks(tree)
     if tables:
@@ -123,7 +131,7 @@ def finish_markdown(text: str) -> str:
 
 
 # -- math -------------------------------------------------------------------------------------
-def _rewrite_math(tree, mentions) -> None:
+def _rewrite_math(tree, mentions, html: str | None) -> None:
     for container in list(tree.iter("mjx-container")):  # MathJax 3: only MathML survives
         math = _first_math(container)
         if math is not None:
@@ -158,7 +166,10 @@ def _rewrite_math(tree, mentions) -> None:
         _put_math(target, _tex_of_mathml(math), _is_display(math))
 
     if mentions("$$"):
-        _rewrite_raw_display_math(tree)
+        _rewrite_raw_tex(tree, "$$", _RAW_DISPLAY_MATH, " \\[{}\\] ")
+    if html is not None and ("inlineMath" in html or "renderMathInElement" in html) \
+            and _DOLLAR_INLINE_CONFIG.search(html):
+        _rewrite_raw_tex(tree, "$", _RAW_INLINE_MATH, "\\({}\\)")
 
 
 def _tex_of_mathml(math) -> str:
@@ -227,13 +238,14 @@ def _put_math(element, tex: str, display: bool) -> None:
     parent.replace(element, paragraph)
 
 
-def _rewrite_raw_display_math(tree) -> None:
-    """`$$tex$$` typed in the page (MathJax renders it in the browser) -> `\\[tex\\]`, so
-    trafilatura does not escape the TeX as prose."""
+def _rewrite_raw_tex(tree, delimiter: str, pattern: re.Pattern, placeholder: str) -> None:
+    """TeX typed in the page, which MathJax or KaTeX renders in the browser (`$$tex$$`;
+    `$tex$` where the page's configuration says so) -> the placeholder trafilatura turns
+    into Markdown math, so it does not escape the TeX as prose."""
     def rewrite(text: str) -> str:
-        return _RAW_DISPLAY_MATH.sub(lambda m: f" \\[{clean_tex(m.group(1))}\\] ", text)
+        return pattern.sub(lambda m: placeholder.format(clean_tex(m.group(1))), text)
 
-    for found in _RAW_TEX_TEXTS(tree):
+    for found in _RAW_TEX_TEXTS(tree, delimiter=delimiter):
         owner = found.getparent()  # the element whose text or tail this is
         if found.is_tail:
             owner.tail = rewrite(owner.tail)
