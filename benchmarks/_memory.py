@@ -7,6 +7,7 @@ with it, so they are sampled: every `interval_s`, once at the start and once at 
     with ProcessSampler(process_tree(), interval_s=0.1) as sampled:
         run_the_job()
     sampled.rss_peak, sampled.rss_single_peak, sampled.cpu_seconds
+    sampled.pss_at_peak  # with pss_every: {process label: PSS} at the sample of the PSS peak
 
 Which processes: `process_tree(root)` (a process and its descendants, found again at each
 sample) or `ray_workers()` (every `ray::*` process on the machine).
@@ -57,6 +58,7 @@ class ProcessSampler:
         self.processes, self.interval_s, self.pss_every = processes, interval_s, pss_every
         self.cpu_from_start = cpu_from_start
         self.rss_peak = self.rss_single_peak = self.pss_peak = 0
+        self.pss_at_peak: dict[str, int] = {}  # `label(process)` -> PSS, at the PSS peak
         self._cpu_first: dict[int, float] = {}  # per pid, at its first sample
         self._cpu_last: dict[int, float] = {}
         self._started_before: set[int] = set()  # pids alive at the start
@@ -89,12 +91,13 @@ class ProcessSampler:
             n += 1
 
     def _sample(self, pss: bool) -> None:
-        sizes, pss_sum = [], 0
+        sizes, pss_sum, by_label = [], 0, {}
         for process in self.processes():
             try:
                 with process.oneshot():
                     rss = process.memory_info().rss
                     times = process.cpu_times()
+                    name = label(process) if pss else ""
             except psutil.Error:  # it exited meanwhile
                 continue
             sizes.append(rss)
@@ -102,10 +105,30 @@ class ProcessSampler:
             self._cpu_first.setdefault(process.pid, cpu)
             self._cpu_last[process.pid] = cpu
             if pss:
-                pss_sum += _pss(process.pid)
+                size = _pss(process.pid)
+                pss_sum += size
+                by_label[name] = by_label.get(name, 0) + size
         self.rss_peak = max(self.rss_peak, sum(sizes))
         self.rss_single_peak = max(self.rss_single_peak, max(sizes, default=0))
-        self.pss_peak = max(self.pss_peak, pss_sum)
+        if pss_sum > self.pss_peak:
+            self.pss_peak, self.pss_at_peak = pss_sum, by_label
+
+
+def label(process: psutil.Process) -> str:
+    """A short name for what a process is: a Ray worker's task or actor (`ray::_run_shard`,
+    `ray::IDLE`), a Ray daemon by its program (`raylet`, `gcs_server`, `log_monitor.py`), or
+    the script a Python process runs; the pid is added where several may share a name."""
+    cmdline = process.cmdline() or [process.name()]
+    if cmdline[0].startswith("ray::"):
+        return f"{cmdline[0].split()[0]} [{process.pid}]"
+    program = cmdline[0].rsplit("/", 1)[-1]
+    if program.startswith("python"):
+        if "-c" in cmdline:  # a multiprocessing child: its code, not a script
+            return f"python -c [{process.pid}]"
+        script = next((a for a in cmdline[1:] if not a.startswith("-")), "")
+        if script:
+            return f"{script.rsplit('/', 1)[-1]} [{process.pid}]"
+    return f"{program} [{process.pid}]"
 
 
 def _pss(pid: int) -> int:

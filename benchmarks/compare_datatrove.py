@@ -24,10 +24,12 @@ English with spaCy's blank "en" tokenizer (rules only, no model), so spaCy is in
 Ours runs as `pipeline run SPEC` (embedded local Ray, `resources: {cpus: --workers}`) with the
 options set to match DataTrove's where ours has them: `favor: precision`, `timeout_s: 1` (CPU
 seconds, not wall), `metadata: false` (DataTrove extracts no title or date), `strip_digits`
-(DataTrove's MinHash normalises numbers), bands 14 x rows 8. Ours has no trafilatura
-`deduplicate` option (trafilatura's default, off, applies), and the two venvs hold different
-trafilatura releases (DataTrove pins < 1.12). With `--engines trafilatura,auto` ours also runs
-with engine auto (resiliparse, trafilatura where resiliparse finds < 50 words).
+(DataTrove's MinHash normalises numbers), bands 14 x rows 8; everything else at our
+defaults (so `dedup_minhash` verifies candidate pairs, which DataTrove's does not). Ours has
+no trafilatura `deduplicate` option (trafilatura's default, off, applies), and the two venvs
+hold different trafilatura releases (DataTrove pins < 1.12). `--engines` picks our extract
+engines, one run each: `default` (the stage's default engine, printed), `trafilatura`,
+`auto`, `resiliparse`. Extraction F1 of each engine is benchmarks/extract_eval.py's.
 
 Priority: Ray starts its workers at nice 15, DataTrove's processes run at the caller's nice
 (0). On an idle machine that changes nothing; on one shared with other work (the development
@@ -39,7 +41,8 @@ default.
 Measured per run, each a subprocess timed from start to exit: wall seconds; docs/s = WARC
 records / wall; peak memory = the highest sum of RSS over the process tree (sampled every
 0.2 s; shared pages count once per process) and, beside it, the highest sum of PSS (sampled
-every second; shared pages split between processes); CPU seconds of the whole tree (sampled,
+every second; shared pages split between processes) with each process's share at that
+sample; CPU seconds of the whole tree (sampled,
 so it is known on a machine shared with other work); documents kept. Kept sets are compared by
 URL (Jaccard and both one-sided overlaps) and by content, where all copies of a page that are
 near-duplicates of each other count as one item, so that which copy a dedup keeps
@@ -77,6 +80,7 @@ from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
+import yaml
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -110,7 +114,7 @@ def main() -> None:
     parser.add_argument("--dt-tasks", type=int, default=None, help="DataTrove tasks for the "
                         "per-file steps (default: one per WARC file, its usual setting, so its "
                         "workers balance the load as ours do with byte-range shards)")
-    parser.add_argument("--engines", default="trafilatura,auto",
+    parser.add_argument("--engines", default="default",
                         help="our extract engines, one run each")
     parser.add_argument("--dt-venv", default=str(DEFAULT_DT_VENV),
                         help="DataTrove's venv: created if missing, reused otherwise")
@@ -186,6 +190,8 @@ def _print(figures: dict) -> None:
     print(f"versions: datatrove {base['versions']['datatrove']} with trafilatura "
           f"{base['versions']['trafilatura']} (its venv); ours with trafilatura "
           f"{next(iter(ours.values()))['versions']['trafilatura']}")
+    print("extraction: datatrove Trafilatura(favour_precision=True); ours " + ", ".join(
+        f"{name} engine {run['engine']}" for name, run in ours.items()))
     print(f"machine: {machine['cpus']} CPUs, {figures['workers']} workers each (our Ray workers "
           f"at nice {figures['ray_worker_niceness']}, DataTrove's at 0); load average "
           "(1/5/15 min) before each run: "
@@ -211,10 +217,15 @@ def _print(figures: dict) -> None:
             print(f"docs/s ratio by round, {name} vs the same round's datatrove: "
                   + ", ".join(f"{x:.2f}x" for x in by_round)
                   + f" (median {statistics.median(by_round):.2f}x)")
-    line("docs/s (WARC records / wall)", "docs_per_s", ".1f", aim=" (aim >= 1.5x)")
+    line("docs/s (WARC records / wall)", "docs_per_s", ".1f", aim=" (aim >= 2.5x)")
     line("docs per CPU-second (all processes of the run)", "docs_per_cpu_s", ".1f")
     line("peak memory, sum of RSS over the process tree", "rss_peak", ".2f", " GiB", 2**30)
-    line("peak memory, sum of PSS over the process tree", "pss_peak", ".2f", " GiB", 2**30)
+    line("peak memory, sum of PSS over the process tree", "pss_peak", ".2f", " GiB", 2**30,
+         aim=" (aim <= 1.5x)")
+    for name, run in runs.items():
+        print(f"PSS by process at {name}'s peak: " + ", ".join(
+            f"{label} {size / 2**20:.0f} MiB" for label, size in
+            sorted(run["pss_at_peak"].items(), key=lambda item: -item[1])))
     print("docs kept: " + " | ".join(f"{name} {len(run['kept'])}"
                                      for name, run in runs.items()))
     for name, run in ours.items():
@@ -408,11 +419,11 @@ def run_datatrove(python: Path, warcs: Path, work: Path, lid_model: str, workers
 
 # -- ours ----------------------------------------------------------------------------------------
 SPEC = """\
-name: compare-datatrove-{engine}
+name: compare-datatrove
 input: {{format: warc, paths: ["{warcs}/*.warc.gz"]}}
 output: {{path: "{out}"}}
 stages:
-  - extract: {{engine: {engine}, favor: precision, metadata: false, timeout_s: 1.0}}
+  - extract: {{{engine}favor: precision, metadata: false, timeout_s: 1.0}}
   - langid: {{keep: [en], min_score: 0.65}}
   - quality: {{rules: [gopher]}}
   - dedup_minhash: {{threshold: 0.8, ngram: 5, num_perm: 112, bands: 14, rows: 8,
@@ -425,7 +436,9 @@ def run_ours(warcs: Path, work: Path, engine: str, workers: int, niceness: int) 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     spec = work / "spec.yaml"
-    spec.write_text(SPEC.format(engine=engine, warcs=warcs, out=work / "out", workers=workers))
+    # engine `default`: the stage's own default engine, whatever it is in this checkout
+    option = "" if engine == "default" else f"engine: {engine}, "
+    spec.write_text(SPEC.format(engine=option, warcs=warcs, out=work / "out", workers=workers))
     pipeline = Path(sys.executable).with_name("pipeline")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "disabled"
@@ -445,7 +458,10 @@ def run_ours(warcs: Path, work: Path, engine: str, workers: int, niceness: int) 
             if row["stage"] in ("extract", "quality"):
                 key = f"{row['stage']}:{row['reason'].split('=')[0]}"
                 reasons[key] = reasons.get(key, 0) + 1
+    resolved = yaml.safe_load((work / "out" / "spec.yaml").read_text())
+    extract = next(s["extract"] for s in resolved["stages"] if "extract" in s)
     return run | {"kept": kept, "stage_seconds": seconds, "funnel": funnel, "reasons": reasons,
+                  "engine": extract["engine"],
                   "versions": {"trafilatura": importlib.metadata.version("trafilatura")}}
 
 
@@ -465,7 +481,8 @@ def _measured(command: list[str], env: dict, log: Path) -> dict:
         tail = log.read_text(errors="replace")[-3000:]
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}:\n{tail}")
     return {"seconds": seconds, "rss_peak": meter.rss_peak, "pss_peak": meter.pss_peak,
-            "cpu_seconds": meter.cpu_seconds, "load_before": load}
+            "pss_at_peak": meter.pss_at_peak, "cpu_seconds": meter.cpu_seconds,
+            "load_before": load}
 
 
 def _median_run(runs: list[dict]) -> dict:

@@ -1,4 +1,8 @@
-"""Live progress: workers add counts per batch to a small actor; the driver shows them.
+"""Live progress: the driver adds up the counts of each unit as its manifest commits.
+
+A committed manifest already holds a shard's per-stage counts, so the driver reads them
+there instead of keeping an actor that workers call per batch (an actor is a worker
+process of its own, ~70 MiB, on every run). Counts therefore move a shard at a time.
 
 On a terminal a `rich` table refreshes in place; otherwise (CI, logs, the control plane) a
 plain line per stage is printed every `interval` seconds.
@@ -10,29 +14,17 @@ import os
 import sys
 import time
 
-import ray
+READ_STAGE = "read"
 
 
-@ray.remote(num_cpus=0)
-class ProgressActor:
-    def __init__(self):
-        self.counts: dict[str, list[int]] = {}  # stage -> [docs_in, docs_kept]
-        self.order: list[str] = []
-
-    def add(self, stage: str, docs_in: int, docs_kept: int) -> None:
-        if stage not in self.counts:
-            self.counts[stage] = [0, 0]
-            self.order.append(stage)
-        self.counts[stage][0] += docs_in
-        self.counts[stage][1] += docs_kept
-
-    def snapshot(self) -> list[tuple[str, int, int]]:
-        return [(s, *self.counts[s]) for s in self.order]
+def stage_label(entry: dict) -> str:
+    """A manifest's stage entry as the display names it: `read`, or `N. name` by step."""
+    return READ_STAGE if entry["step"] < 0 else f"{entry['step'] + 1}. {entry['stage']}"
 
 
 class ProgressDisplay:
-    def __init__(self, actor, enabled: bool = True, stream=sys.stderr):
-        self.actor, self.enabled, self.stream = actor, enabled, stream
+    def __init__(self, enabled: bool = True, stream=sys.stderr):
+        self.enabled, self.stream = enabled, stream
         self.interval = float(os.environ.get("PIPELINE_PROGRESS_INTERVAL", "10"))
         self.tty = enabled and stream.isatty()
         self.started = time.monotonic()
@@ -40,6 +32,16 @@ class ProgressDisplay:
         self._live = None
         self.phase = ""
         self.done, self.total = 0, 0
+        self.counts: dict[str, list[int]] = {}  # stage label -> [docs in, docs kept]
+
+    def add(self, stages: list[dict], steps: set[int]) -> None:
+        """Adds a committed unit's counts: its manifest's `stages` entries whose `step` is
+        in `steps` (a final manifest also repeats the entries of earlier segments)."""
+        for entry in stages:
+            if entry["step"] in steps:
+                counts = self.counts.setdefault(stage_label(entry), [0, 0])
+                counts[0] += entry["in"]
+                counts[1] += entry["kept"]
 
     def set_phase(self, phase: str, done: int, total: int) -> None:
         self.phase, self.done, self.total = phase, done, total
@@ -50,7 +52,7 @@ class ProgressDisplay:
         now = time.monotonic()
         if not self.tty and not force and now - self._last_print < self.interval:
             return
-        rows = ray.get(self.actor.snapshot.remote())
+        rows = [(stage, *counts) for stage, counts in self.counts.items()]
         elapsed = max(now - self.started, 1e-6)
         eta = self._eta(elapsed)
         if self.tty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 
@@ -31,10 +32,15 @@ def ensure_ray(cpus: int | None = None) -> None:
     # Our data never travels through the object store (workers read and write shards
     # themselves), so a small store leaves the memory to the stages.
     store = int(min(2 * 2**30, max(128 * 2**20, psutil.virtual_memory().total * 0.05)))
+    # Arrow's default pool (mimalloc) keeps what a shard freed for itself; glibc's hands it
+    # back (with the trim after each shard, runner._run_shard): 40-60 MiB less per worker
+    # at its peak on benchmarks/compare_datatrove.py's recipe. Workers inherit it from here.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False,
              object_store_memory=store, logging_level=logging.WARNING,
              configure_logging=True)
     _embedded = True
+    _stop_unneeded_head_processes()
     # Start the worker processes (and their imports) while the driver plans the job; the
     # shards' tasks then run in them. Not waited for.
     for _ in range(int(cluster_cpus())):
@@ -51,24 +57,33 @@ def shutdown_embedded() -> None:
     Called explicitly, it skips the half second Ray's exit hook sleeps for its logs."""
     global _embedded
     if _embedded and ray.is_initialized():
-        _stop_autoscaler_monitor()
         ray.shutdown()
     _embedded = False
 
 
-def _stop_autoscaler_monitor() -> None:
-    """Kill the embedded node's autoscaler monitor before Ray stops the rest.
+# Head processes a one-node embedded Ray starts that its job never uses (PSS measured on the
+# WARC recipe of benchmarks/compare_datatrove.py):
+# - "monitor": the autoscaler's (~50 MiB); one node has nothing to scale. Left running, it
+#   also ignored SIGTERM at shutdown for Ray's one-second grace period.
+# - "dashboard": with include_dashboard=False still started, for Ray's usage-stats module
+#   only (~75 MiB); nothing of ours reads it (`pipeline serve` runs its own `ray start`).
+# ray.init() has no option for either (RayParams.no_monitor exists, ray.init does not pass
+# it; the api server is started unconditionally), so they are stopped once Ray is up. Ray
+# keeps its processes in a private table: if that changes, they just keep running.
+# The raylet's dashboard agent and runtime-env agent stay: the raylet restarts the first and
+# exits with the second. The log monitor stays too: it brings the workers' output to the
+# terminal.
+UNNEEDED_HEAD_PROCESSES = ("monitor", "dashboard")
 
-    ray.shutdown() stops the GCS first; the monitor then ignores SIGTERM until Ray's one
-    second grace period ends (1.0 of the 1.35 s shutdown, on every `pipeline run`). A
-    one-node embedded cluster has nothing for it to scale, so nothing is lost. Ray keeps its
-    processes in a private table: if that changes, shutdown is just a second slower."""
+
+def _stop_unneeded_head_processes() -> None:
     try:
         node = ray._private.worker._global_node
-        for info in node.all_processes.get("monitor", []):
-            info.process.kill()
-            info.process.wait(timeout=5)
-    except Exception:  # noqa: BLE001 - only a speed-up; ray.shutdown() still stops it
+        for kind in UNNEEDED_HEAD_PROCESSES:
+            for info in node.all_processes.get(kind, []):
+                info.process.kill()
+                info.process.wait(timeout=5)
+    except Exception:  # noqa: BLE001 - only memory: the run works with them running
         pass
 
 
@@ -78,3 +93,13 @@ def cluster_cpus() -> int:
 
 def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))
+
+
+def release_freed_memory() -> None:
+    """Hands memory the process freed back to the OS (glibc keeps it in its arenas, ~50 MiB
+    after a WARC shard's extraction): called by workers after each shard, so that what one
+    shard needed is not held through the next or through a global stage's phases."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        pass

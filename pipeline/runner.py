@@ -37,8 +37,8 @@ from pipeline.io import formats
 from pipeline.io.formats import InputFileError
 from pipeline.io.layout import JobLayout, open_for_arrow, shard_name
 from pipeline.io.shard_writer import ShardWriter
-from pipeline.progress import ProgressActor, ProgressDisplay
-from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray
+from pipeline.progress import ProgressDisplay
+from pipeline.ray_env import cluster_cpus, cluster_gpus, ensure_ray, release_freed_memory
 from pipeline.spec import Spec, StageStep, missing_packages
 from pipeline.stage import with_column
 from pipeline.worker_pools import TASKS_PER_WORKER, Pool, ShardResult, run_chain
@@ -130,7 +130,7 @@ class _Run:
     finished: set[str]  # shards an earlier run committed
     segments: list[Segment]
     display: ProgressDisplay
-    progress_actor: str  # workers find the progress actor by this name
+    run_id: str  # tells this run's set-up stages apart from an earlier run's in a worker
 
     def is_final(self, segment: Segment) -> bool:
         return segment.index == self.segments[-1].index
@@ -145,12 +145,10 @@ def _run_job(spec: Spec, progress: bool, overwrite: bool, keep_work: bool) -> Jo
     ensure_ray(spec.resources.cpus if spec.resources.cpus != "auto" else None)
     segments = segments_of(spec)
     _check_cluster(segments)
-    progress_actor = f"progress-{uuid.uuid4().hex}"
-    display = ProgressDisplay(ProgressActor.options(name=progress_actor).remote(),
-                              enabled=progress)
+    display = ProgressDisplay(enabled=progress)
     names = [shard_name(i) for i in range(len(shards))]
     run = _Run(spec, layout, shards, {s for s in names if layout.exists(layout.manifest(s))},
-               segments, display, progress_actor)
+               segments, display, uuid.uuid4().hex)
     alive = list(names)  # shards still flowing (a failed shard stops at its segment)
     failures: dict[str, ShardResult] = {}
     try:
@@ -170,7 +168,6 @@ def _run_job(spec: Spec, progress: bool, overwrite: bool, keep_work: bool) -> Jo
             alive = [s for s in alive if s not in failures]
     finally:
         display.close()
-        ray.kill(display.actor)
     failed = [dict(failures[s].record(), shard=s, source=_source_label(shards[int(s)]))
               for s in sorted(failures)]
     from pipeline.report import write_report  # driver only: keeps duckdb out of workers
@@ -302,6 +299,12 @@ def _run_chain(run: _Run, chain: list[Segment], alive: list[str],
         if result.fatal:
             raise JobError(_write_error(run.spec.output.path, result.error))
         results[(chain[i].index, shard)] = result
+        if result.ok and run.display.enabled:  # the counts the unit just committed
+            segment = chain[i]
+            manifest = run.layout.read_json(
+                run.layout.unit(segment.index, shard, run.is_final(segment)).manifest)
+            run.display.add(manifest["stages"], {s.index for s in segment.all_steps}
+                            | ({-1} if segment.index == 0 else set()))
 
     run_chain(pools, record, cluster_cpus(), cluster_gpus(), refresh)
     return results
@@ -315,7 +318,7 @@ class SegmentJob:
     spec: Spec
     segment: int
     final: bool  # the job's last segment: writes the user-facing files
-    progress_actor: str
+    run_id: str
     shared_state: str | None  # the SharedState actor holding what the stages prepared
     global_dir: str | None  # scratch folder of the segment's global stage
 
@@ -327,7 +330,7 @@ def _pool(run: _Run, segment: Segment, global_dir: str | None) -> Pool:
     so that killing them hands the GPU memory back when the segment is done."""
     options = _worker_options(segment)
     shared, shared_name = _prepare_shared_state(segment)
-    job = SegmentJob(run.spec, segment.index, run.is_final(segment), run.progress_actor,
+    job = SegmentJob(run.spec, segment.index, run.is_final(segment), run.run_id,
                      shared_name, global_dir)
 
     def source(shard: str) -> dict | None:  # only the reading segment needs its input range
@@ -395,15 +398,21 @@ class ShardWorker:
         self.processor = _make_processor(job)
 
     def run(self, shard: str, source: dict | None) -> ShardResult:
-        return self.processor.run(shard, source)
+        try:
+            return self.processor.run(shard, source)
+        finally:
+            release_freed_memory()
 
 
 @ray.remote
 def _run_shard(job: SegmentJob, shard: str, source: dict | None) -> ShardResult:
-    return _processor_for(job).run(shard, source)
+    try:
+        return _processor_for(job).run(shard, source)
+    finally:
+        release_freed_memory()
 
 
-# this worker process's, by (progress actor, segment): the actor's name tells jobs apart
+# this worker process's, by (run id, segment)
 _PROCESSORS: dict[tuple[str, int], "ShardProcessor"] = {}
 
 
@@ -411,33 +420,28 @@ def _processor_for(job: SegmentJob) -> "ShardProcessor":
     """The segment's processor in this worker process, set up on its first shard. Only those
     of the current job's running chain are kept, so that a finished segment's models do not
     stay in memory."""
-    key = (job.progress_actor, job.segment)
+    key = (job.run_id, job.segment)
     if key not in _PROCESSORS:
         chain = next([s.index for s in c] for c in chains_of(segments_of(job.spec))
                      if job.segment in [s.index for s in c])
         for other in list(_PROCESSORS):  # an earlier job's stages, or a finished chain's
-            if other[0] != job.progress_actor or other[1] not in chain:
+            if other[0] != job.run_id or other[1] not in chain:
                 del _PROCESSORS[other]
         _PROCESSORS[key] = _make_processor(job)
     return _PROCESSORS[key]
 
 
 def _make_processor(job: SegmentJob) -> "ShardProcessor":
-    progress = ray.get_actor(job.progress_actor)
     refs = ray.get(ray.get_actor(job.shared_state).get.remote()) if job.shared_state else {}
     shared = {index: ray.get(ref[0]) for index, ref in refs.items()}
-    return ShardProcessor(job, lambda stage, n, k: progress.add.remote(stage, n, k), shared)
+    return ShardProcessor(job, shared)
 
 
 class ShardProcessor:
     """Streams one shard through a segment's stages and commits its output."""
 
-    def __init__(self, job: SegmentJob, report_progress: Callable[[str, int, int], None],
-                 prepared: dict[int, Any]):
+    def __init__(self, job: SegmentJob, prepared: dict[int, Any]):
         self.spec, self.final = job.spec, job.final
-        self.report_progress = report_progress
-        self._unsent: dict[str, list[int]] = {}
-        self._last_sent = 0.0
         self.segment = segments_of(job.spec)[job.segment]
         self.layout = JobLayout(job.spec.output.path)
         # where the segment's global stage left its decisions
@@ -472,7 +476,6 @@ class ShardProcessor:
                 "worker": f"{os.uname().nodename}:{os.getpid()}",
             }, earlier_rejected=[self.layout.unit(m["segment"], shard, False).rejected
                                  for m in earlier])
-            self._send_progress(force=True)
             return ShardResult()
         except InputFileError as exc:
             writer.abort()
@@ -554,20 +557,6 @@ class ShardProcessor:
             totals = entry.setdefault("counters", {})
             for name, value in counters.items():
                 totals[name] = totals.get(name, 0) + int(value)
-        unsent = self._unsent.setdefault(stage, [0, 0])
-        unsent[0] += docs_in
-        unsent[1] += kept
-        self._send_progress()
-
-    def _send_progress(self, force: bool = False) -> None:
-        # Batched: one small actor call per stage every half second, not one per batch.
-        now = time.monotonic()
-        if not force and now - self._last_sent < 0.5:
-            return
-        for stage, (docs_in, kept) in self._unsent.items():
-            if docs_in:
-                self.report_progress(stage, docs_in, kept)
-        self._unsent, self._last_sent = {}, now
 
 
 # -- global stages -----------------------------------------------------------------------------
