@@ -187,6 +187,26 @@ def test_code_blocks_are_fenced_with_their_language_and_kept_verbatim():
     assert "```js\nconsole.log(scale([1, 2]));\n```" in text
 
 
+GUTTERS = """<p>hexo:</p>
+<figure class="highlight python"><table><tr><td class="gutter"><pre><span class="line">1</span><br><span class="line">2</span><br></pre></td><td class="code"><pre><span class="line"><span class="keyword">def</span> <span class="title function_">f</span>(<span class="params">x</span>):</span><br><span class="line">    <span class="keyword">return</span> x</span><br></pre></td></tr></table></figure>
+<p>Pygments with a line-number table (Sphinx, Jekyll):</p>
+<div class="highlight-python notranslate"><table class="highlighttable"><tr><td class="linenos"><div class="linenodiv"><pre><span class="normal">1</span>
+<span class="normal">2</span></pre></div></td><td class="code"><div class="highlight"><pre><span></span><span class="kn">import</span> <span class="nn">os</span>
+<span class="nb">print</span><span class="p">(</span><span class="n">os</span><span class="o">.</span><span class="n">sep</span><span class="p">)</span>
+</pre></div></td></tr></table></div>
+<p>Pygments with inline numbers:</p>
+<div class="highlight"><pre><span></span><span class="linenos">1</span><span class="kn">import</span> <span class="nn">sys</span>
+<span class="linenos">2</span><span class="nb">print</span><span class="p">(</span><span class="n">sys</span><span class="p">)</span>
+</pre></div>"""
+
+
+def test_line_numbers_are_dropped_and_the_language_found_on_the_wrapper():
+    text = extract(page(GUTTERS))
+    assert "hexo:\n\n```python\ndef f(x):\n    return x\n```" in text
+    assert "(Sphinx, Jekyll):\n\n```python\nimport os\nprint(os.sep)\n```" in text
+    assert "inline numbers:\n\n```\nimport sys\nprint(sys)\n```" in text
+
+
 @pytest.mark.parametrize("markup, language", [
     ('<pre><code class="language-rust">', "rust"),
     ('<pre class="prettyprint lang-go"><code>', "go"),

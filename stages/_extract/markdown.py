@@ -46,16 +46,27 @@ _TEXT_PARENTS = frozenset((
     "p", "span", "a", "b", "i", "em", "strong", "font", "small", "big", "sub", "sup", "u",
     "label", "li", "td", "th", "dd", "dt", "caption", "figcaption", "blockquote",
     "h1", "h2", "h3", "h4", "h5", "h6"))
+
+
+def _has_class(name: str) -> str:
+    """XPath test: the element's class list holds `name`."""
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
 # XPath (C speed: these run on every page) for the few nodes the passes rewrite
 _RAW_TEX_TEXTS = etree.XPath(
     "//text()[contains(., $delimiter)][not(ancestor::script or ancestor::style or ancestor::pre"
     " or ancestor::code or ancestor::textarea or ancestor::math)]")
+_KATEX = etree.XPath(f"//*[{_has_class('katex')}]")
+_MATHJAX2_RENDERED = etree.XPath(
+    "//*[" + " or ".join(_has_class(name) for name in _MATHJAX2_RENDERINGS) + "]")
+# Line numbers beside or inside a code block: Pygments' table (td.linenos, div.linenodiv) and
+# inline (span.linenos) forms, hexo's td.gutter; they would come out as code or numbers
+_LINE_NUMBERS = etree.XPath(
+    f"//td[{_has_class('gutter')} or {_has_class('linenos')}] | //*[{_has_class('linenodiv')}]"
+    f" | //pre//span[{_has_class('linenos')} or {_has_class('lineno')}]")
 # <math> as lxml's HTML parser names it: bare, or with the prefixes XHTML pages use
 _MATH_TAGS = ("math", "m:math", "mml:math")
-_KATEX = etree.XPath("//*[contains(concat(' ', normalize-space(@class), ' '), ' katex ')]")
-_MATHJAX2_RENDERED = etree.XPath("//*[" + " or ".join(
-    f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
-    for name in _MATHJAX2_RENDERINGS) + "]")
 _RAW_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
 _RAW_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)((?:\\.|[^$\\])+?)\$(?!\$)")
 # The page's own MathJax (2 or 3) or KaTeX auto-render configuration makes `$` delimit
@@ -76,6 +87,9 @@ _BRUSH = re.compile(r"brush:\s*([A-Za-z0-9][\w+#.-]*)")
 _NOT_A_LANGUAGE = frozenset(("none", "nohighlight", "plain", "plaintext", "text", "txt",
                              "default", "auto", "source"))
 
+# Wrappers above a <pre> that may name its language, while they hold no other block
+_LANGUAGE_WRAPPER_LEVELS = 5
+
 _LAYOUT_BLOCKS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "form"))
 _TABLE_PARTS = ("thead", "tbody", "tfoot", "tr", "td", "th", "caption")
 
@@ -92,6 +106,9 @@ def prepare_for_markdown(tree, *, tables: bool = True, html: str | None = None) 
 
     _rewrite_math(tree, mentions, html)
     if mentions("<pre") or mentions("<PRE"):
+        if mentions("lineno") or mentions("gutter"):
+            for numbers in _LINE_NUMBERS(tree):
+                _remove(numbers)
         _mark_code_blocks(tree)
     if tables:
         _normalize_tables(tree)
@@ -271,6 +288,8 @@ def _mark_code_blocks(tree) -> None:
         holder.text = marker + holder.text
         if pre.get("lang") is None:
             pre.set("lang", language or "code")
+        for figure in pre.iterancestors("figure"):
+            figure.tag = "div"  # trafilatura deletes figures (hexo wraps code in one)
 
 
 def _mark_blank_lines(element, after_newline: bool) -> bool:
@@ -294,10 +313,13 @@ def _mark_blank_lines(element, after_newline: bool) -> bool:
 
 
 def code_language(pre, code=None) -> str | None:
-    """The language a page names for a `<pre>` block, or None."""
-    candidates = [code, pre, pre.getparent()]
-    if candidates[-1] is not None:
-        candidates.append(candidates[-1].getparent())
+    """The language a page names for a `<pre>` block, or None: on its `<code>`, on itself,
+    or on a wrapper (up to five levels) that holds no other `<pre>`."""
+    candidates = [code, pre]
+    for level, wrapper in enumerate(pre.iterancestors()):
+        if level == _LANGUAGE_WRAPPER_LEVELS or sum(1 for _ in wrapper.iter("pre")) > 1:
+            break
+        candidates.append(wrapper)
     for element in candidates:
         if element is None:
             continue
@@ -315,6 +337,10 @@ def code_language(pre, code=None) -> str | None:
                 return _language(match.group(1))
             if name == "sourceCode" and index + 1 < len(classes):
                 return _language(classes[index + 1])
+        if element.tag == "figure" and len(classes) == 2 and "highlight" in classes:
+            found = _language(classes[1 - classes.index("highlight")])  # hexo
+            if found:
+                return found
     return None
 
 
