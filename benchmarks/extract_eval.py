@@ -18,6 +18,17 @@ CPU the whole job (driver, Ray, workers) spends per document against the direct 
 
     python benchmarks/extract_eval.py [DIR] [--copies 4] [--engines trafilatura,resiliparse,auto]
 
+`--direct` instead: no Ray, no WARC. Each engine's page function (the stage's own, decoding
+and time limit included) runs on every page in this process, timed with CPU time
+(time.process_time), so that the figure does not depend on what else the machine runs;
+trafilatura's default engine is measured in the same run as the baseline, the engines
+taking turns page by page. Per set and per half (`tune`: even pages, `held-out`: odd pages,
+`all`) it prints F1, CPU per page, docs per CPU-second and the ratio to the baseline:
+
+    python benchmarks/extract_eval.py --direct
+        [--engines trafilatura,trafilatura-fast,resiliparse,auto,hybrid]
+        [--sets mozilla-readability,dragnet,trafilatura-eval] [--cache DIR --reuse ENGINES]
+
 DIR defaults to $CURATION_EVAL_DIR or ../shared/eval.
 """
 
@@ -39,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from _extraction_pages import load_pages, page_of, score, write_warc  # noqa: E402
+from _extraction_pages import SETS, load_pages, page_of, score, split, write_warc  # noqa: E402
 from _memory import ProcessSampler, process_tree  # noqa: E402
 
 from pipeline.ray_env import ensure_ray  # noqa: E402
@@ -47,8 +58,11 @@ from pipeline.runner import run_job  # noqa: E402
 from pipeline.spec import parse_spec  # noqa: E402
 from stages.extract import Extract, ExtractConfig  # noqa: E402
 
-SETS = ("mozilla-readability", "trafilatura-eval")
 WORKERS = 2
+BASELINE = "trafilatura"
+FAST_ENGINES = ("resiliparse", "auto")  # timed on --fast-copies
+# --direct: engine labels beyond the stage's engine names -> the extract options they stand for
+VARIANTS = {"trafilatura-fast": dict(engine="trafilatura", fallbacks=False)}
 
 
 def main() -> None:
@@ -61,14 +75,26 @@ def main() -> None:
                         help="copies for the resiliparse and auto runs (default 4x --copies), "
                         "so that their jobs last about as long as trafilatura's and start-up "
                         "weighs the same in each")
-    parser.add_argument("--engines", default="trafilatura,resiliparse,auto")
+    parser.add_argument("--engines", default="trafilatura,resiliparse,auto,hybrid")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--direct", action="store_true",
+                        help="engines' page functions in this process, CPU-timed, no Ray")
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--cache", default=None,
+                        help="--direct: folder where each engine's texts and times are kept")
+    parser.add_argument("--reuse", default="",
+                        help="--direct: engines whose kept results are read back, not re-run")
+    parser.add_argument("--only", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.direct:
+        _direct_mode(args)
+        return
     pages = load_pages(Path(args.dir))
     counts = {s: sum(p.set == s for p in pages) for s in SETS}
-    print(f"pages: {counts['mozilla-readability']} mozilla-readability (readerable, token "
-          f"P/R/F1 averaged over pages), {counts['trafilatura-eval']} trafilatura-eval "
+    print(f"pages: {counts['mozilla-readability']} mozilla-readability (readerable) and "
+          f"{counts['dragnet']} dragnet (token P/R/F1 averaged over pages), "
+          f"{counts['trafilatura-eval']} trafilatura-eval "
           f"(with/without snippets); timed runs use x{args.copies} = "
           f"{len(pages) * args.copies} docs")
 
@@ -108,7 +134,7 @@ def main() -> None:
     if "trafilatura" in runs:
         runs.insert(runs.index("trafilatura") + 1, "trafilatura-bare")
     for engine in runs:
-        copies = args.copies if engine.startswith("trafilatura") else fast_copies
+        copies = fast_copies if engine in FAST_ENGINES else args.copies
         texts, seconds, stage_seconds, cpu_seconds = _pipeline_run(work, warcs[copies],
                                                                    engine, pages)
         docs = len(pages) * copies
@@ -140,15 +166,76 @@ def main() -> None:
               f"processes: {1000 / cpu_rates['trafilatura']:.1f} vs "
               f"{1000 / cpu_rates['2 processes']:.1f} ms = "
               f"{cpu_rates['2 processes'] / cpu_rates['trafilatura']:.2f}x (1.00: no overhead)")
-    for engine in ("resiliparse", "auto"):
+    for engine in ("resiliparse", "auto", "hybrid"):
         if engine in rates and "trafilatura" in rates:
+            copies = fast_copies if engine in FAST_ENGINES else args.copies
             print(f"throughput pipeline engine={engine} vs engine=trafilatura: "
                   f"{rates[engine]:.1f} vs {rates['trafilatura']:.1f} docs/s = "
                   f"{rates[engine] / rates['trafilatura']:.2f}x wall, "
                   f"{cpu_rates[engine] / cpu_rates['trafilatura']:.2f}x per CPU-second "
-                  f"({len(pages) * fast_copies} vs {len(pages) * args.copies} docs)")
+                  f"({len(pages) * copies} vs {len(pages) * args.copies} docs)")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _direct_mode(args) -> None:
+    """Every engine's page function on every page, CPU-timed, in this process."""
+    import pickle
+
+    pages = load_pages(Path(args.dir), tuple(args.sets.split(",")))
+    engines = args.engines.split(",")
+    if BASELINE not in engines:  # the baseline of the ratios, measured in the same run
+        engines.insert(0, BASELINE)
+    if args.only:  # only run and keep these (filling a --cache by parts)
+        engines = args.only.split(",")
+    cache = Path(args.cache) if args.cache else None
+    kept = {engine: cache / f"{engine}.pkl" for engine in engines} if cache else {}
+    reused = {engine: pickle.loads(kept[engine].read_bytes()) for engine in engines
+              if engine in args.reuse.split(",") and engine in kept and kept[engine].exists()}
+    fresh = _page_by_page([e for e in engines if e not in reused], pages)
+    for engine, result in fresh.items():
+        if engine in kept:
+            kept[engine].parent.mkdir(parents=True, exist_ok=True)
+            kept[engine].write_bytes(pickle.dumps(result))
+    results = {engine: reused.get(engine) or fresh[engine] for engine in engines}
+    if args.only:
+        return
+    base_texts, base_times = results[BASELINE]
+    for part in ("tune", "held-out", "all"):
+        for name in args.sets.split(","):
+            halves = {id(p) for p in split(pages, part)}
+            chosen = [i for i, p in enumerate(pages) if p.set == name and id(p) in halves]
+            if not chosen:
+                continue
+            print(f"-- {name}, {part} ({len(chosen)} pages)")
+            base_cpu = sum(base_times[i] for i in chosen)
+            for engine, (texts, times) in results.items():
+                precision, recall, f1 = score([pages[i] for i in chosen],
+                                              [texts[i] for i in chosen])
+                cpu = sum(times[i] for i in chosen)
+                print(f"{engine:>24}: F1 {f1:.3f} (P {precision:.3f} R {recall:.3f})  "
+                      f"{1000 * cpu / len(chosen):6.2f} ms CPU/page  "
+                      f"{len(chosen) / cpu:7.1f} docs per CPU-second  "
+                      f"{base_cpu / cpu:5.2f}x {BASELINE}")
+
+
+def _page_by_page(engines: list[str], pages) -> dict[str, tuple[list, list]]:
+    """{engine: (texts, CPU seconds per page)} of the stage's page function. The engines take
+    turns page by page, so that a busier or quieter spell of a shared machine (which moves
+    even CPU time: caches, hyper-threads) weighs on each of them alike."""
+    stages = {}
+    for engine in engines:
+        stages[engine] = Extract(ExtractConfig(**VARIANTS.get(engine, dict(engine=engine))))
+        stages[engine].setup()
+        stages[engine]._one(pages[0].html, None, pages[0].url)  # lazy set-up off the clock
+    results = {engine: ([], []) for engine in engines}
+    for page in pages:
+        for engine, stage in stages.items():
+            started = time.process_time()
+            found, why = stage._one(page.html, None, page.url)
+            results[engine][1].append(time.process_time() - started)
+            results[engine][0].append(found.text if why is None else None)
+    return results
 
 
 def _direct_trafilatura(html: bytes) -> str | None:
@@ -243,6 +330,8 @@ resources: {{cpus: {WORKERS}}}
 def _print_quality(label: str, pages, texts, rate: float) -> None:
     for name in SETS:
         chosen = [(p, t) for p, t in zip(pages, texts) if p.set == name]
+        if not chosen:
+            continue
         precision, recall, f1 = score([p for p, _ in chosen], [t for _, t in chosen])
         print(f"{label}: {name} P {precision:.3f} R {recall:.3f} F1 {f1:.3f}")
     print(f"{label}: {rate:.1f} docs/s")

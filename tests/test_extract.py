@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from pipeline.runner import run_job
 from pipeline.spec import load_spec
+from stages._extract.hybrid import reads_like_article
 from stages.extract import Extract, ExtractConfig
 from tests.conftest import assert_accounting, make_text, write_spec
 from tests.warc_files import article, record_id, response, write_warc
@@ -78,13 +79,13 @@ def test_page_without_main_text_is_rejected_as_no_content():
     empty = ('<html><head><title>Gallery</title><style>p {color: red}</style></head><body>'
              '<div><img src="a.png"><img src="b.png"></div><script>var x = 1;</script>'
              '</body></html>')
-    for engine in ("trafilatura", "resiliparse", "auto"):
+    for engine in ("trafilatura", "resiliparse", "auto", "hybrid"):
         rows, reasons = run([empty], engine=engine)
         assert reasons == ["no_content"], engine
         assert rows[0]["text"] is None
 
 
-@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse", "auto"])
+@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse", "auto", "hybrid"])
 def test_engines_return_main_text_and_title_without_boilerplate(engine):
     text = make_text(3, 120)
     rows, reasons = run([article("River news", [text, make_text(4, 60)])], engine=engine)
@@ -117,6 +118,77 @@ def test_markdown_keeps_headings_tables_and_code_blocks():
 def test_markdown_needs_trafilatura():
     with pytest.raises(ValidationError, match="markdown"):
         ExtractConfig(engine="resiliparse", format="markdown")
+
+
+# -- hybrid: which path a page takes ---------------------------------------------------------
+# The fast path gives resiliparse's text (blank lines dropped, one line per block as
+# trafilatura writes it), the careful path trafilatura's fast mode's text.
+PAGE_FURNITURE = ("<p>Share this story</p><p>Tags: rivers, towns</p>"
+                  "<p>Related: The old mill reopens</p>")
+
+
+def test_hybrid_article_page_takes_the_fast_path():
+    paragraphs = [make_text(1, 80), make_text(2, 60), make_text(3, 70)]
+    page = article("River news", paragraphs).replace("</article>", PAGE_FURNITURE + "</article>")
+    rows, reasons = run([page], engine="hybrid")
+    fast, _ = run([page], engine="resiliparse")
+    text = rows[0]["text"]
+    assert "\n\n" in fast[0]["text"]  # resiliparse separates blocks by blank lines
+    assert reasons == [None] and text == fast[0]["text"].replace("\n\n", "\n")
+    assert f"{paragraphs[0]}\n{paragraphs[1]}" in text
+    assert "Share this story" not in text and "Related:" not in text
+    careful, _ = run([page], engine="trafilatura", fallbacks=False)
+    assert "Share this story" in careful[0]["text"]  # the careful path would have kept it
+    # title and date by trafilatura's rules on both paths (resiliparse alone: <title> only)
+    careful, _ = run([page], engine="trafilatura")
+    assert rows[0]["title"] == careful[0]["title"] == "River news"
+
+
+def test_hybrid_sends_pages_that_do_not_read_like_an_article_to_trafilatura():
+    # short lines only (a poem, a listing): no paragraph evidence, so trafilatura decides
+    verses = "".join(f"<p>{make_text(i, 6)}</p>" for i in range(30))
+    page = article("Poems", []).replace("</article>", verses + "</article>")
+    rows, reasons = run([page], engine="hybrid")
+    careful, _ = run([page], engine="trafilatura", fallbacks=False)
+    assert reasons == [None] and rows[0]["text"] == careful[0]["text"]
+    assert f"{make_text(0, 6)}\n{make_text(1, 6)}" in rows[0]["text"]
+
+
+def test_hybrid_recovers_an_article_resiliparse_misses():
+    # resiliparse's main-content rules drop a figure caption; here it holds the whole text
+    body = "".join(f"<p>{make_text(i, 60)}</p>" for i in range(4))
+    page = f"<html><body><figure><figcaption>{body}</figcaption></figure></body></html>"
+    fast, fast_reasons = run([page], engine="resiliparse")
+    rows, reasons = run([page], engine="hybrid")
+    assert fast_reasons == ["no_content"]
+    assert reasons == [None] and make_text(3, 60) in rows[0]["text"]
+
+
+def test_hybrid_reads_too_deep_pages_with_trafilatura():
+    # (lxml stops at depth 256: the text sits before the deep part)
+    deep = (f"<html><body><p>{make_text(2, 80)}</p>" + "<div>" * 5000 + "x" + "</div>" * 5000
+            + "</body></html>")
+    _, fast_reasons = run([deep], engine="resiliparse")
+    rows, reasons = run([deep], engine="hybrid")
+    assert fast_reasons == ["extract_error:NestingTooDeep"]
+    assert reasons == [None] and make_text(2, 80) in rows[0]["text"]
+
+
+def test_reads_like_article_needs_paragraphs_and_a_cut_tail():
+    paragraphs = "\n\n".join(make_text(i, 40) for i in range(3))
+    tail = "\nShare\nTags: rivers\nContact us"
+    assert reads_like_article(paragraphs, paragraphs + tail)
+    assert not reads_like_article(paragraphs, paragraphs)  # nothing cut: end not found
+    listing = "\n".join(make_text(i, 5) for i in range(40))
+    assert not reads_like_article(listing, listing + tail)
+    assert not reads_like_article("", tail)
+
+
+def test_engine_defaults_hybrid_and_trafilatura_for_markdown():
+    assert ExtractConfig().engine == "hybrid"
+    assert ExtractConfig(format="markdown").engine == "trafilatura"
+    with pytest.raises(ValidationError, match="markdown"):
+        ExtractConfig(engine="hybrid", format="markdown")
 
 
 def test_html_is_dropped_unless_kept_and_text_input_works():

@@ -65,7 +65,7 @@ class TrafilaturaEngine:
     """
 
     def __init__(self, *, markdown: bool, favor: str, comments: bool, tables: bool,
-                 metadata: bool):
+                 metadata: bool, fast: bool = False):
         import trafilatura
         from htmldate import find_date
         from trafilatura.metadata import extract_title
@@ -81,7 +81,7 @@ class TrafilaturaEngine:
         self._comments, self._metadata, self._markdown = comments, metadata, markdown
         self._options = dict(output_format="python", formatting=markdown,
                              precision=favor == "precision", recall=favor == "recall",
-                             comments=comments, tables=tables)
+                             comments=comments, tables=tables, fast=fast)
 
     def __call__(self, html: str, url: str | None) -> Extracted:
         options = self._extractor(url=url, **self._options)
@@ -98,6 +98,13 @@ class TrafilaturaEngine:
             found.title = self._title(tree)
             found.date = self._date(tree, extensive_search=False, original_date=True)
         return found
+
+    def title_and_date(self, html: str) -> tuple[str | None, str | None]:
+        """The title and date this engine would give the page, without extracting its text."""
+        tree = self._load_html(html)
+        if tree is None:
+            return None, None
+        return self._title(tree), self._date(tree, extensive_search=False, original_date=True)
 
     def _text_of(self, document) -> Extracted:
         if document is None:
@@ -122,6 +129,11 @@ class ResiliparseEngine:
         self._comments, self._metadata = comments, metadata
 
     def __call__(self, html: str, url: str | None) -> Extracted:
+        text, title = self.untrimmed(html)
+        return Extracted(trim_short_tail(text, TAIL_LINE_MIN_WORDS), title)
+
+    def untrimmed(self, html: str) -> tuple[str, str | None]:
+        """(main-content text before `trim_short_tail`, <title>)."""
         tags = html.count("<")
         if tags > 2 * MAX_DEPTH and open_formatting_elements(html) > MAX_DEPTH:
             raise NestingTooDeep(f"more than {MAX_DEPTH} formatting elements left open")
@@ -131,8 +143,7 @@ class ResiliparseEngine:
             raise NestingTooDeep(f"elements nested deeper than {MAX_DEPTH}")
         text = self._extract(tree, main_content=True, preserve_formatting=True,
                              comments=self._comments, alt_texts=False, list_bullets=True)
-        title = ((tree.title or "").strip() or None) if self._metadata else None
-        return Extracted(trim_short_tail(text, TAIL_LINE_MIN_WORDS), title)
+        return text, ((tree.title or "").strip() or None) if self._metadata else None
 
 
 class AutoEngine:
