@@ -279,6 +279,15 @@ def test_lists_and_headings_are_kept():
             "3. Save\n\n### Notes\n\n- one\n- two\n\n#### Small print\n\n") in text
 
 
+def test_markdown_with_metadata_or_tables_off():
+    html = page(MATHJAX2 + TABLE)
+    full = extract(html)
+    assert extract(html, metadata=False) == full  # the same passes on the same parse
+    no_tables = extract(html, include_tables=False)
+    assert "| Earth" not in no_tables and "Planets and moons" not in no_tables
+    assert "$E = mc^2$" in no_tables
+
+
 def test_finish_leaves_code_alone_and_tidies_the_rest():
     raw = ("Text  \n```\n\u27eclang:c\u27ed\nint x;  \n\u27ecblank\u27ed\nx++;\n"
            "\u27ecblank\u27ed\n```\nafter\n| a | b | \n\n\n\nend")
