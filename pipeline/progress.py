@@ -34,14 +34,13 @@ class ProgressDisplay:
         self.done, self.total = 0, 0
         self.counts: dict[str, list[int]] = {}  # stage label -> [docs in, docs kept]
 
-    def add(self, stages: list[dict], steps: set[int]) -> None:
-        """Adds a committed unit's counts: its manifest's `stages` entries whose `step` is
-        in `steps` (a final manifest also repeats the entries of earlier segments)."""
+    def add(self, stages: tuple[dict, ...]) -> None:
+        """Adds a committed unit's counts: the manifest entries of its segment's own steps,
+        as the worker reports them (`ShardResult.stages`)."""
         for entry in stages:
-            if entry["step"] in steps:
-                counts = self.counts.setdefault(stage_label(entry), [0, 0])
-                counts[0] += entry["in"]
-                counts[1] += entry["kept"]
+            counts = self.counts.setdefault(stage_label(entry), [0, 0])
+            counts[0] += entry["in"]
+            counts[1] += entry["kept"]
 
     def set_phase(self, phase: str, done: int, total: int) -> None:
         self.phase, self.done, self.total = phase, done, total

@@ -299,12 +299,8 @@ def _run_chain(run: _Run, chain: list[Segment], alive: list[str],
         if result.fatal:
             raise JobError(_write_error(run.spec.output.path, result.error))
         results[(chain[i].index, shard)] = result
-        if result.ok and run.display.enabled:  # the counts the unit just committed
-            segment = chain[i]
-            manifest = run.layout.read_json(
-                run.layout.unit(segment.index, shard, run.is_final(segment)).manifest)
-            run.display.add(manifest["stages"], {s.index for s in segment.all_steps}
-                            | ({-1} if segment.index == 0 else set()))
+        if result.ok:
+            run.display.add(result.stages)  # the counts the unit just committed
 
     run_chain(pools, record, cluster_cpus(), cluster_gpus(), refresh)
     return results
@@ -476,7 +472,7 @@ class ShardProcessor:
                 "worker": f"{os.uname().nodename}:{os.getpid()}",
             }, earlier_rejected=[self.layout.unit(m["segment"], shard, False).rejected
                                  for m in earlier])
-            return ShardResult()
+            return ShardResult(stages=tuple(counts.values()))
         except InputFileError as exc:
             writer.abort()
             return ShardResult(error=str(exc))

@@ -33,6 +33,9 @@ class ShardResult:
     error: str | None = None  # None: committed
     traceback: str | None = None  # where a stage's own exception was raised
     fatal: bool = False  # the output cannot be written: every other shard would fail too
+    # committed: the per-stage counts of the segment's own steps, as its manifest holds them
+    # (the driver's progress adds them up without reading the manifest back)
+    stages: tuple[dict, ...] = ()
 
     @property
     def ok(self) -> bool:

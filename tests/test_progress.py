@@ -20,14 +20,13 @@ def entry(step: int, stage: str, docs_in: int, kept: int) -> dict:
             "rejected": docs_in - kept, "seconds": 0.1}
 
 
-def test_display_adds_only_the_committed_segments_own_stages():
+def test_display_adds_up_the_committed_units_counts_per_stage():
     stream = io.StringIO()
     display = ProgressDisplay(stream=stream)
-    segment0 = [entry(-1, "read", 10, 10), entry(0, "length_filter", 10, 8)]
-    display.add(segment0, {-1, 0})
-    display.add(segment0, {-1, 0})
-    # a final manifest repeats segment 0's entries before its own
-    display.add(segment0 + [entry(1, "dedup_exact", 8, 6)], {1})
+    segment0 = (entry(-1, "read", 10, 10), entry(0, "length_filter", 10, 8))
+    display.add(segment0)
+    display.add(segment0)
+    display.add((entry(1, "dedup_exact", 8, 6),))
     display.set_phase("segment 1 (dedup_exact)", 1, 2)
     display.refresh(force=True)
     lines = stream.getvalue().splitlines()
