@@ -115,12 +115,13 @@ class LangId(fasttext_models.HoldsModel, Stage):
         """lang, lang_score and lang_fallback after lingua has judged the unsure rows."""
         unsure = pc.fill_null(pc.less(score, self.config.fallback.below), False)
         rows = pc.indices_nonzero(unsure).to_pylist()
+        if not rows:  # the common batch on long pages: nothing to convert or rebuild
+            return lang, score, unsure
+        self._fallback = self._fallback or Lingua(self.config.fallback)
         langs, scores = lang.to_pylist(), score.to_pylist()
-        if rows:
-            self._fallback = self._fallback or Lingua(self.config.fallback)
-            picked = texts.take(pa.array(rows)).to_pylist()
-            for row, (code, confidence) in zip(rows, self._fallback.identify(picked)):
-                langs[row], scores[row] = code, confidence
+        picked = texts.take(pa.array(rows)).to_pylist()
+        for row, (code, confidence) in zip(rows, self._fallback.identify(picked)):
+            langs[row], scores[row] = code, confidence
         return pa.array(langs, pa.string()), pa.array(scores, pa.float64()), unsure
 
     def identify(self, lines: list[str]) -> list[tuple[str, float]]:
