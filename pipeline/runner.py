@@ -581,8 +581,9 @@ class _GlobalRun:
         limit = TASKS_PER_WORKER * cluster_cpus()
         running: dict[Any, str] = {}
         label = f"{self.step.name}: {phase}"
-        while todo or running:
-            while todo and len(running) < limit:
+        failure: str | None = None
+        while (todo and failure is None) or running:
+            while todo and failure is None and len(running) < limit:
                 key, item = todo.popleft()
                 running[task.remote(fn, item)] = key
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
@@ -591,11 +592,21 @@ class _GlobalRun:
                 try:
                     results[key] = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    _abandon(running)
-                    raise JobError(self._unit_error(phase, key, exc)) from None
-                self.layout.write_json(markers[key], {"result": results[key]})
+                    # The first failure fails the phase. The units already running are
+                    # waited for, not cancelled: ray.cancel of a task whose reply is
+                    # arriving can abort the driver (Ray 2.60, task_manager.cc "Tried to
+                    # complete task that was not pending"); those that finish are kept.
+                    failure = failure or self._unit_error(phase, key, exc)
+                    continue
+                try:
+                    self.layout.write_json(markers[key], {"result": results[key]})
+                except OSError:  # after a failure, a full disk must not hide its message
+                    if failure is None:
+                        raise
             self.display.set_phase(label, len(results), len(keys))
             self.display.refresh()
+        if failure is not None:
+            raise JobError(failure)
         return [results[k] for k in keys]
 
 
@@ -607,20 +618,6 @@ class _GlobalRun:
         text = str(cause).splitlines()[0] if str(cause) else ""
         return (f"stage {self.step.name!r}, phase {phase!r}, unit {key}: "
                 f"{type(cause).__name__}: {text}")
-
-
-def _abandon(running: dict) -> None:
-    """Cancels a phase's other tasks and collects them, so that Ray does not log each one
-    as an unhandled error after the job has already failed."""
-    refs = list(running)
-    finished, pending = ray.wait(refs, num_returns=len(refs), timeout=0) if refs else ([], [])
-    for ref in pending:  # a finished task is collected as it is: cancelling it would leave
-        ray.cancel(ref, force=True)  # its error unread, and Ray would log it anyway
-    for ref in finished + pending:
-        try:
-            ray.get(ref, timeout=10)
-        except Exception:  # cancelled or failed: the phase has failed either way
-            pass
 
 
 def _call(fn, item):

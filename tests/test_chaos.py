@@ -38,9 +38,9 @@ import pytest
 from pydantic import Field
 
 from pipeline.registry import register
-from pipeline.runner import run_job
+from pipeline.runner import JobError, run_job
 from pipeline.spec import load_spec
-from pipeline.stage import Stage, StageConfig, StageOutput
+from pipeline.stage import GlobalStage, Stage, StageConfig, StageOutput
 from tests.conftest import assert_accounting, kill_tree, write_jsonl, write_spec
 
 pytestmark = pytest.mark.chaos
@@ -295,6 +295,37 @@ def test_driver_killed_in_global_phase_resumes_without_redoing_committed_work(tw
     assert {p: after.get(p) for p in before} == before, "committed work was redone"
     assert_same_output(out, folder / "clean")
     assert temporaries(out) == []
+
+
+def _phase_unit(item: int) -> int:
+    """A global phase's unit: unit 0 fails at once, the others finish a second later."""
+    if item == 0:
+        raise ValueError("unit 0 is bad")
+    time.sleep(1.0)
+    return item
+
+
+@register
+class FailingPhaseStage(GlobalStage):
+    name = "test_chaos_failing_phase"
+    config_model = StageConfig
+
+    def plan(self, ctx):
+        ctx.map("work", _phase_unit, [0, 1, 2], ["u0", "u1", "u2"])
+
+    def apply(self, table, shard_id, first_row, work_dir):
+        return StageOutput(table)
+
+
+def test_failed_unit_fails_its_phase_once_the_running_units_finish(tmp_path, ray_cluster):
+    """The running units are waited for, not cancelled (cancelling a task as it finishes
+    can abort Ray's driver), and what they finished is committed for the next run."""
+    write_corpus(tmp_path, files=1, rows=5)
+    spec = job(tmp_path, "out", "  - test_chaos_failing_phase: {}\n")
+    with pytest.raises(JobError, match=r"phase 'work', unit u0: ValueError: unit 0 is bad"):
+        run_job(load_spec(spec), progress=False)
+    kept = sorted(p.stem for p in (tmp_path / "out").glob("_work/global/**/_phases/work/*"))
+    assert "u0" not in kept and "u1" in kept, kept  # u2 too where two units run at once
 
 
 # -- 4. the output disk fills up ---------------------------------------------------------------
