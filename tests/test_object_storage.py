@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import socket
 import subprocess
 import sys
@@ -236,3 +237,33 @@ def test_credentials_are_in_no_output_object(s3):
 def load_spec_from_s3(fs, path: str) -> dict:
     import yaml
     return yaml.safe_load(fs.cat(path))
+
+
+def test_export_reads_a_job_on_s3_and_writes_the_same_files_to_s3(s3, tmp_path, ray_cluster):
+    """`pipeline export` from an output on s3:// to s3://, in this process and as Ray tasks,
+    writes byte for byte what it writes from the same job run on local disk."""
+    from pipeline.export.options import ExportOptions
+    from pipeline.export.run import run_export
+    data = [dict(row, id=f"doc-{i:03d}") for i, row in enumerate(rows(60))]
+    write_parquet(tmp_path / "in" / "a.parquet", data, row_group_size=15)
+    s3.put(str(tmp_path / "in" / "a.parquet"), f"{BUCKET}/exp/in/a.parquet")
+    for name, inputs, out in (("local", str(tmp_path / "in" / "*.parquet"), str(tmp_path / "job")),
+                              ("s3", f"s3://{BUCKET}/exp/in/*.parquet", f"s3://{BUCKET}/exp/job")):
+        spec = write_spec(tmp_path / f"{name}.yaml",
+                          spec_text(inputs, "parquet", out, LENGTH, ", shard_rows: 15"))
+        run_job(load_spec(spec), progress=False)
+    options = dict(format="jsonl", shuffle=True, seed=3, file_size=2000)
+    run_export(ExportOptions(source=str(tmp_path / "job"), out=str(tmp_path / "exported"),
+                             **options), mode="local")
+    expected = {p.name: p.read_bytes() for p in (tmp_path / "exported").glob("*.jsonl")}
+    assert len(expected) > 1 and sum(map(len, expected.values())) > 0
+    for mode in ("local", "ray"):
+        out = f"{BUCKET}/exp/exported-{mode}"
+        manifest = run_export(ExportOptions(source=f"s3://{BUCKET}/exp/job", out=f"s3://{out}",
+                                            **options), mode=mode)
+        s3.invalidate_cache()
+        got = {posixpath.basename(p): s3.cat(p) for p in s3.glob(f"{out}/*.jsonl")}
+        assert got == expected, mode
+        assert manifest["documents"] == 48  # every 5th of the 60 is too short
+        assert not s3.glob(f"{out}/_work/**"), "the export's scratch files are removed"
+    assert not Path(BUCKET).exists(), "nothing written to a local path named like the bucket"

@@ -39,6 +39,8 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
     source = JobSource(options.source)
     fs, out = fsspec.core.url_to_fs(options.out)
     work = posixpath.join(out, "_work")
+    # what the tasks get: URLs, which name the filesystem as well as the path
+    out_url, work_url = _url(fs, out), _url(fs, work)
     if overwrite and fs.exists(out):
         fs.rm(out, recursive=True)
     plan = _plan(source, options)
@@ -55,8 +57,8 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
     use_ray = mode == "ray" or (mode == "auto" and (bool(os.environ.get("RAY_ADDRESS"))
                                                    or source.kept_bytes() > LOCAL_BYTES))
     threads = 1 if use_ray else (cpus or os.cpu_count() or 1)
-    units = [EncodeUnit(shard, source.root, work, options, plan["dtype"], plan["reuse_ids"],
-                        threads) for shard in source.shards]
+    units = [EncodeUnit(shard, source.root, work_url, options, plan["dtype"],
+                        plan["reuse_ids"], threads) for shard in source.shards]
     encoded = _committed(fs, [Encoded.marker(work, u.shard.index) for u in units], Encoded)
     todo = [u for u in units if u.shard.index not in encoded]
     say(f"encode: {len(units)} shards ({len(units) - len(todo)} already done)"
@@ -65,7 +67,7 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
         encoded[result.index] = result
     encoded_list = [encoded[u.shard.index] for u in units]
 
-    file_units = _file_units(encoded_list, options, out, work, plan["dtype"])
+    file_units = _file_units(encoded_list, options, out_url, work_url, plan["dtype"])
     written = _committed(fs, [Written.entry(work, f.number) for f in file_units], Written,
                          key=lambda w: int(w.name.split("-")[1]))
     todo_files = [f for f in file_units if f.number not in written]
@@ -78,6 +80,11 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
     if not keep_work:
         fs.rm(work, recursive=True)
     return manifest
+
+
+def _url(fs, path: str) -> str:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
 def _plan(source: JobSource, options: ExportOptions) -> dict:
