@@ -204,6 +204,17 @@ def test_cli_validate_prints_plan_and_stages_lists_config(tmp_path):
         result.stdout.replace("Optional[int]", "int | None")
 
 
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    """`pipeline stages --json | head -1`: the reader is gone; no traceback, the status a
+    shell gives a writer stopped by SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "stages", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: the first write fails
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, stderr
+    assert stderr == ""
+
+
 def test_rerun_with_different_spec_is_refused(tmp_path, ray_cluster):
     write_jsonl(tmp_path / "in" / "a.jsonl", corpus_rows(10))
     run_job(load_spec(job_spec(tmp_path, "in/*.jsonl", "jsonl")), progress=False)
