@@ -45,6 +45,9 @@ from pipeline.worker_pools import TASKS_PER_WORKER, Pool, ShardResult, run_chain
 
 READ_STAGE = "read"
 OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file too big
+# After a unit of a global phase failed, how long its running siblings may still finish (and
+# be committed) before the job fails without them.
+FAILED_PHASE_GRACE_S = 60.0
 
 
 class JobError(RuntimeError):
@@ -582,7 +585,8 @@ class _GlobalRun:
         running: dict[Any, str] = {}
         label = f"{self.step.name}: {phase}"
         failure: str | None = None
-        while (todo and failure is None) or running:
+        give_up_at = float("inf")  # once a unit failed: when to stop waiting for the others
+        while (todo and failure is None) or (running and time.monotonic() < give_up_at):
             while todo and failure is None and len(running) < limit:
                 key, item = todo.popleft()
                 running[task.remote(fn, item)] = key
@@ -593,10 +597,13 @@ class _GlobalRun:
                     results[key] = ray.get(ref)
                 except ray.exceptions.RayError as exc:
                     # The first failure fails the phase. The units already running are
-                    # waited for, not cancelled: ray.cancel of a task whose reply is
-                    # arriving can abort the driver (Ray 2.60, task_manager.cc "Tried to
-                    # complete task that was not pending"); those that finish are kept.
-                    failure = failure or self._unit_error(phase, key, exc)
+                    # waited for (up to FAILED_PHASE_GRACE_S), not cancelled: ray.cancel of
+                    # a task whose reply is arriving can abort the driver (Ray 2.60,
+                    # task_manager.cc "Tried to complete task that was not pending"); those
+                    # that finish are kept. Any still running end with the driver.
+                    if failure is None:
+                        failure = self._unit_error(phase, key, exc)
+                        give_up_at = time.monotonic() + FAILED_PHASE_GRACE_S
                     continue
                 try:
                     self.layout.write_json(markers[key], {"result": results[key]})

@@ -328,6 +328,49 @@ def test_failed_unit_fails_its_phase_once_the_running_units_finish(tmp_path, ray
     assert "u0" not in kept and "u1" in kept, kept  # u2 too where two units run at once
 
 
+def _hung_unit(item: tuple[str, str]) -> str:
+    """Fails at once, or (`hang`) runs until `release` exists."""
+    kind, release = item
+    if kind == "fail":
+        raise ValueError("unit fail is bad")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return kind
+
+
+class HangConfig(StageConfig):
+    release: str = ""
+
+
+@register
+class HungPhaseStage(GlobalStage):
+    name = "test_chaos_hung_phase"
+    config_model = HangConfig
+
+    def plan(self, ctx):
+        ctx.map("work", _hung_unit, [("fail", ""), ("hang", self.config.release)],
+                ["fail", "hang"])
+
+    def apply(self, table, shard_id, first_row, work_dir):
+        return StageOutput(table)
+
+
+def test_failed_phase_waits_for_a_hung_unit_only_so_long(tmp_path, ray_cluster, monkeypatch):
+    monkeypatch.setattr("pipeline.runner.FAILED_PHASE_GRACE_S", 1.0)
+    write_corpus(tmp_path, files=1, rows=5)
+    release = tmp_path / "release"
+    spec = job(tmp_path, "out", f"  - test_chaos_hung_phase: {{release: '{release}'}}\n")
+    started = time.monotonic()
+    try:
+        with pytest.raises(JobError, match="unit fail: ValueError: unit fail is bad"):
+            run_job(load_spec(spec), progress=False)
+        waited = time.monotonic() - started
+    finally:
+        release.touch()  # lets the hung unit end, wherever the test stands
+    assert waited < 60, f"the job waited {waited:.0f}s for a unit that never ends"
+
+
 # -- 4. the output disk fills up ---------------------------------------------------------------
 DISK_JOBS = {
     # fills while the map shards commit
