@@ -26,6 +26,7 @@ from pipeline.export.keys import key_bounds
 from pipeline.export.options import TOKEN_FORMATS, ExportOptions, token_dtype
 from pipeline.export.source import ExportError, JobSource, file_digest
 from pipeline.export.write import FileUnit, Piece, Written, write_file
+from pipeline.io.layout import storage_url
 
 LOCAL_BYTES = 256 * 2**20
 MANIFEST = "manifest.json"
@@ -40,7 +41,7 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
     fs, out = fsspec.core.url_to_fs(options.out)
     work = posixpath.join(out, "_work")
     # what the tasks get: URLs, which name the filesystem as well as the path
-    out_url, work_url = _url(fs, out), _url(fs, work)
+    out_url, work_url = storage_url(fs, out), storage_url(fs, work)
     if overwrite and fs.exists(out):
         fs.rm(out, recursive=True)
     plan = _plan(source, options)
@@ -80,11 +81,6 @@ def run_export(options: ExportOptions, mode: str = "auto", overwrite: bool = Fal
     if not keep_work:
         fs.rm(work, recursive=True)
     return manifest
-
-
-def _url(fs, path: str) -> str:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
 def _plan(source: JobSource, options: ExportOptions) -> dict:

@@ -21,6 +21,13 @@ def open_for_arrow(fs, path: str, mode: str):
     return fs.open(path, mode)
 
 
+def storage_url(fs, path: str) -> str:
+    """The fsspec URL of `path` on `fs` (a path as `url_to_fs` returns it, protocol stripped):
+    what another process opens to reach the same file."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+
 def shard_name(index: int) -> str:
     return f"{index:05d}"
 
@@ -81,8 +88,7 @@ class JobLayout:
 
     def url(self, path: str) -> str:
         """An fsspec URL for a path of this layout (what stages and readers open)."""
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return path if protocol in ("file", "local") else f"{protocol}://{path}"
+        return storage_url(self.fs, path)
 
     def failure(self, segment: int, shard: str) -> str:
         return self.path("_work", "failed", f"segment-{segment}", f"part-{shard}.json")
