@@ -145,21 +145,21 @@ def _plain_text(element) -> str:
 
 
 def _over(base, script) -> str:
-    base_latex, script_text = _convert(base), _text(script)
-    if base_latex in LARGE_OPERATORS:
-        return f"{base_latex}^{_group(_convert(script))}"
-    if script_text in _ACCENTS_OVER:
-        return f"{_ACCENTS_OVER[script_text]}{{{base_latex}}}"
-    return rf"\overset{{{_convert(script)}}}{{{base_latex}}}"
+    return _set_on(base, script, "^", _ACCENTS_OVER, r"\overset")
 
 
 def _under(base, script) -> str:
+    return _set_on(base, script, "_", _ACCENTS_UNDER, r"\underset")
+
+
+def _set_on(base, script, limit: str, accents: dict[str, str], command: str) -> str:
+    """<mover>/<munder>: a large operator's limit, an accent, or the script set above/below."""
     base_latex, script_text = _convert(base), _text(script)
     if base_latex in LARGE_OPERATORS:
-        return f"{base_latex}_{_group(_convert(script))}"
-    if script_text in _ACCENTS_UNDER:
-        return f"{_ACCENTS_UNDER[script_text]}{{{base_latex}}}"
-    return rf"\underset{{{_convert(script)}}}{{{base_latex}}}"
+        return f"{base_latex}{limit}{_group(_convert(script))}"
+    if script_text in accents:
+        return f"{accents[script_text]}{{{base_latex}}}"
+    return f"{command}{{{_convert(script)}}}{{{base_latex}}}"
 
 
 def _under_over(base, under, over) -> str:
