@@ -137,7 +137,7 @@ def test_restarted_service_reconciles_jobs_that_ran_on_without_it(tmp_path, ray_
     first = start_service_process(args, log, PIPELINE_API_TOKEN=TOKEN)
     try:
         wait_healthy(url, first, log)
-        response = submit_yaml(client, long_job_spec(storage_root, "long-restart", 2_000))
+        response = submit_yaml(client, long_job_spec(storage_root, "long-restart", 600))
         assert response.status_code == 201, response.text
         job_id = response.json()["id"]
         wait_for(client, job_id, lambda j: j["state"] == "RUNNING", what="RUNNING")
@@ -169,7 +169,7 @@ def test_restarted_service_reconciles_jobs_that_ran_on_without_it(tmp_path, ray_
         assert done["state"] == "SUCCEEDED", done
         assert "found on Ray after the service restarted" in done["transitions"][-1]["message"]
         progress = done["progress"]
-        assert progress["shards"]["done"] == progress["shards"]["planned"] > 1_000
+        assert progress["shards"]["done"] == progress["shards"]["planned"] > 500
         assert progress["docs"]["in"] == 4_000
         assert "job long-restart" in client.get(f"/jobs/{job_id}/logs").text
     finally:
